@@ -1,0 +1,33 @@
+# Two set-up commands (README): `make book` builds the HTML book, `make test` runs the whole suite.
+# Each creates .venv on first use and installs what it needs; only Python 3.11+ and pip are assumed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Pinned here, not in requirements.txt: on the reference machine torch==2.13.0 is a local CPU
+# wheel, while an unpinned torch would pull several GB of CUDA packages.  Colab keeps its own.
+TORCH  ?= torch==2.13.0
+
+.PHONY: book test timings notebooks clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH)" -r requirements.txt -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+book: $(STAMP)  ## build the HTML book into _build/html (renders committed outputs)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Book built: open $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)  ## unit tests, claim tests, strict nbval of every notebook, strict book build
+	$(BIN)/python -m pytest
+
+timings: $(STAMP)  ## execute every notebook on this machine; write benchmarks/notebook_times.*
+	$(BIN)/python tools/notebooks.py time
+
+notebooks: $(STAMP)  ## re-execute every notebook and save its outputs (then commit them)
+	$(BIN)/python tools/notebooks.py run
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,178 @@
+"""The one training loop every gradient-based trainer in the book shares.
+
+A trainer supplies two functions and a :class:`~minimal.config.TrainConfig`:
+
+* ``get_batch(generator) -> batch`` draws the next batch, taking all of its
+  randomness from ``generator`` (a ``torch.Generator`` the loop owns, seeded
+  from ``cfg.seed`` and saved in checkpoints, so a resumed run draws the same
+  batches an uninterrupted one would);
+* ``loss_fn(model, batch) -> (loss, metrics)`` returns a scalar loss and a dict
+  of floats to log under stable names.
+
+The loop does the rest, the same way for every chapter: device choice, bf16
+autocast on CUDA, AdamW that decays only weight matrices, a warm-up plus cosine
+learning-rate schedule, global grad-norm clipping, a tqdm progress bar,
+periodic checkpoints written atomically, and resume.  Introduced in the front
+matter ("How to run the code").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from minimal.config import TrainConfig
+
+Batch = Any
+LossFn = Callable[[nn.Module, Batch], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass
+class History:
+    """Metrics recorded every ``cfg.log_every`` steps: ``metrics[name][i]`` at ``steps[i]``."""
+
+    steps: list[int] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, step: int, values: dict[str, float]) -> None:
+        self.steps.append(step)
+        for name, value in values.items():
+            self.metrics.setdefault(name, []).append(float(value))
+
+    def last(self, name: str) -> float:
+        return self.metrics[name][-1]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'cpu', 'cuda' or 'auto' -> a torch.device; asking for absent CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device = 'cuda' but torch.cuda.is_available() is False; "
+                           "use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (biases, norms and gains are not decayed)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``min_lr_ratio * lr``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    floor = cfg.min_lr_ratio * cfg.lr
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically: a crash mid-write leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic on POSIX and Windows
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _state(model, opt, gen, step, history) -> dict:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "data_rng": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),  # dropout and sampling inside loss_fn
+        "history": {"steps": history.steps, "metrics": history.metrics},
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore(state, model, opt, gen) -> tuple[int, History]:
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["data_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    history = History(list(state["history"]["steps"]),
+                      {k: list(v) for k, v in state["history"]["metrics"].items()})
+    return int(state["step"]), history
+
+
+# ----------------------------------------------------------------------- loop
+def train(
+    model: nn.Module,
+    cfg: TrainConfig,
+    get_batch: Callable[[torch.Generator], Batch],
+    loss_fn: LossFn,
+    desc: str = "train",
+) -> History:
+    """Run ``cfg.steps`` optimizer steps of ``loss_fn`` on batches from ``get_batch``.
+
+    Returns the :class:`History` of logged metrics (``loss`` and ``lr`` are
+    always there).  With ``cfg.ckpt_dir`` set, ``latest.pt`` there is rewritten
+    every ``cfg.ckpt_every`` steps and at the end; with ``cfg.resume`` the run
+    continues from it and ends with the same parameters as a run that was
+    never interrupted.
+    """
+    device = resolve_device(cfg.device)
+    model.to(device)
+    opt = make_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history, start = History(), 0
+    ckpt = Path(cfg.ckpt_dir) / "latest.pt" if cfg.ckpt_dir else None
+    if cfg.resume and ckpt is not None and ckpt.exists():
+        start, history = _restore(load_checkpoint(ckpt), model, opt, gen)
+    use_bf16 = cfg.dtype == "bfloat16"
+
+    model.train()
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=not cfg.progress,
+               initial=start, total=cfg.steps, leave=False)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = get_batch(gen)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss, metrics = loss_fn(model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; "
+                                     f"try a lower lr (now {cfg.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            history.record(done, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"], **metrics})
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+            save_checkpoint(ckpt, _state(model, opt, gen, done, history))
+    bar.close()
+    model.eval()
+    return history

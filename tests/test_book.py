@@ -1,0 +1,74 @@
+"""The book builds strictly, offline, with a Colab button and install cell on every notebook."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if "_build" not in p.parts)
+
+
+def toc_files() -> set[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return {c["file"] for part in toc["parts"] for c in part["chapters"]}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """Build the whole book strictly (warnings are errors) into a temporary folder."""
+    out = tmp_path_factory.mktemp("book")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going",
+                           "--path-output", str(out)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    assert "WARNING" not in log, [l for l in log.splitlines() if "WARNING" in l]
+    return out / "_build" / "html"
+
+
+def test_every_notebook_is_in_the_toc():
+    listed = toc_files()
+    for nb in NOTEBOOKS:
+        assert str(nb.relative_to(ROOT).with_suffix("")) in listed, f"{nb} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_with_the_colab_install_cell(nb_path):
+    cells = json.loads(nb_path.read_text())["cells"]
+    first = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "code"
+    assert '"google.colab" in sys.modules' in first and f"git+{REPO_URL}" in first
+    assert "What you will learn" in "".join("".join(c["source"]) for c in cells[1:3])
+
+
+def test_build_has_colab_buttons_and_offline_scripts(built):
+    owner_repo = REPO_URL.removeprefix("https://github.com/")
+    for nb in NOTEBOOKS:
+        rel = nb.relative_to(ROOT)
+        html = (built / rel.with_suffix(".html")).read_text()
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/main/{rel}"
+        assert colab in html, f"no Colab button for {rel}"
+    for page in built.rglob("*.html"):
+        scripts = re.findall(r'<script[^>]*src="([^"]+)"', page.read_text())
+        remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
+        assert not remote, f"{page.name} loads scripts from the network: {remote}"
+    assert (built / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert (built / "_static" / "widgets" / "embed-amd.js").is_file()
+
+
+def test_citations_and_equations_render(built):
+    intro = (built / "intro.html").read_text()
+    assert "Sherry Yang" in (built / "bibliography.html").read_text() or "Yang" in intro
+    howto = (built / "chapters" / "00_start" / "how_to_run.html").read_text()
+    assert 'id="equation-attention"' in howto and 'id="equation-next-token-loss"' in howto
+    assert "solution" in howto and "dropdown" in howto  # sphinx-exercise solutions are hidden

@@ -1,0 +1,80 @@
+"""Execute the book's notebooks in a fresh kernel, store their outputs, and time them.
+
+    python tools/notebooks.py run chapters/00_start/how_to_run.ipynb   # re-execute, save outputs
+    python tools/notebooks.py time                                      # time every notebook
+
+``run`` is how a notebook's committed outputs are produced (then ``make test`` proves
+they reproduce).  ``time`` executes every notebook under ``chapters/`` without saving
+it and writes ``benchmarks/notebook_times.json`` and ``.md`` (seconds on this machine,
+with its core count), which README's chapter table quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def notebooks() -> list[Path]:
+    found = sorted((ROOT / "chapters").rglob("*.ipynb"))
+    return [p for p in found if "_build" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+
+
+def execute(path: Path, save: bool) -> float:
+    """Run ``path`` top to bottom in a fresh kernel; return wall-clock seconds."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    if save:
+        nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="execute notebooks and save their outputs")
+    run.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all)")
+    sub.add_parser("time", help="time every notebook; write benchmarks/notebook_times.*")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "run":
+        for path in args.paths or notebooks():
+            if not path.is_file():
+                parser.error(f"no such notebook: {path}")
+            print(f"{path}: {execute(path, save=True):.1f} s", flush=True)
+        return
+
+    times = {}
+    for path in notebooks():
+        rel = str(path.relative_to(ROOT))
+        times[rel] = round(execute(path, save=False), 1)
+        print(f"{rel}: {times[rel]} s", flush=True)
+    info = {"cores": os.cpu_count(), "python": platform.python_version(),
+            "machine": platform.machine(), "seconds": times,
+            "total_seconds": round(sum(times.values()), 1)}
+    out = ROOT / "benchmarks"
+    (out / "notebook_times.json").write_text(json.dumps(info, indent=2) + "\n")
+    lines = ["# Notebook execution times", "",
+             f"Fresh kernel, `make timings`, {info['cores']} CPU cores, Python {info['python']}.", "",
+             "| notebook | seconds |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in times.items()]
+    lines += [f"| **total** | {info['total_seconds']} |", ""]
+    (out / "notebook_times.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
