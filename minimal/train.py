@@ -80,6 +80,12 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 # ---------------------------------------------------------------- checkpoints
+CHECKPOINT_FORMAT = 1  # bump when the layout of the saved dict changes
+# Fields a resumed run may change without changing what it computes up to the saved step
+# (steps may grow to train longer; the LR schedule then follows the new length).
+RESUME_MAY_CHANGE = {"resume", "progress", "steps", "log_every", "ckpt_every", "ckpt_dir", "device"}
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write ``state`` to ``path`` atomically: a crash mid-write leaves the old file intact."""
     path = Path(path)
@@ -94,11 +100,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated file, not a torch file, or unsafe pickled objects
+        raise ValueError(f"checkpoint {path} is corrupt or not a weights-only torch file "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
 
-def _state(model, opt, gen, step, history) -> dict:
+def _state(model, opt, gen, step, history, cfg) -> dict:
     state = {
+        "format": CHECKPOINT_FORMAT,
+        "config": cfg.to_dict(),
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "step": step,
@@ -111,7 +123,16 @@ def _state(model, opt, gen, step, history) -> dict:
     return state
 
 
-def _restore(state, model, opt, gen) -> tuple[int, History]:
+def _restore(state, model, opt, gen, cfg, path) -> tuple[int, History]:
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected "
+                         f"{CHECKPOINT_FORMAT}; it was written by another version of the code")
+    saved, now = state["config"], cfg.to_dict()
+    changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        raise ValueError(f"{path} was written with a different config ({diffs}); "
+                         "resume with the same settings or use a new ckpt_dir")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["data_rng"])
@@ -135,9 +156,11 @@ def train(
 
     Returns the :class:`History` of logged metrics (``loss`` and ``lr`` are
     always there).  With ``cfg.ckpt_dir`` set, ``latest.pt`` there is rewritten
-    every ``cfg.ckpt_every`` steps and at the end; with ``cfg.resume`` the run
-    continues from it and ends with the same parameters as a run that was
-    never interrupted.
+    every ``cfg.ckpt_every`` steps and at the end, together with the config and
+    a format version; with ``cfg.resume`` the run continues from it and ends
+    with the same parameters as a run that was never interrupted.  Resuming
+    from a checkpoint written with other settings (beyond ``RESUME_MAY_CHANGE``)
+    is an error that lists the differences.
     """
     device = resolve_device(cfg.device)
     model.to(device)
@@ -146,7 +169,7 @@ def train(
     history, start = History(), 0
     ckpt = Path(cfg.ckpt_dir) / "latest.pt" if cfg.ckpt_dir else None
     if cfg.resume and ckpt is not None and ckpt.exists():
-        start, history = _restore(load_checkpoint(ckpt), model, opt, gen)
+        start, history = _restore(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt)
     use_bf16 = cfg.dtype == "bfloat16"
 
     model.train()
@@ -172,7 +195,7 @@ def train(
             history.record(done, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"], **metrics})
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            save_checkpoint(ckpt, _state(model, opt, gen, done, history))
+            save_checkpoint(ckpt, _state(model, opt, gen, done, history, cfg))
     bar.close()
     model.eval()
     return history

@@ -73,3 +73,38 @@ def test_cli_rejects_bad_input_with_a_message(argv, message, capsys):
         CharLMConfig.cli(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ property-based
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.integers(1, 10**7), lr=st.floats(1e-8, 1.0))
+def test_cli_round_trips_valid_values(steps, lr):
+    cfg = CharLMConfig.cli(["--set", f"steps={steps}", f"lr={lr!r}", "warmup_steps=0"])
+    assert (cfg.steps, cfg.lr) == (steps, lr)
+
+
+def _not_an_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return True
+    return False
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(min_size=1, max_size=12).filter(lambda t: "\x00" not in t and _not_an_int(t)))
+def test_cli_rejects_any_non_integer_text_for_an_int_field(text):
+    with pytest.raises(SystemExit) as exit_info:
+        CharLMConfig.cli(["--set", f"steps={text}"])
+    assert exit_info.value.code == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(lr=st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0, exclude_min=True)))
+def test_out_of_range_learning_rates_are_rejected(lr):
+    with pytest.raises(ConfigError, match="CharLMConfig.lr"):
+        CharLMConfig.from_preset("laptop", lr=lr)

@@ -119,3 +119,21 @@ def test_missing_corpus_and_absent_cuda_are_named(tmp_path, tiny_lm_overrides):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="device = 'cuda' but torch.cuda.is_available"):
             train_char_lm(CharLMConfig(**{**tiny_lm_overrides, "device": "cuda"}))
+
+
+def test_resume_with_a_different_config_is_a_clear_error(tmp_path):
+    cfg = small_cfg(ckpt_dir=str(tmp_path), ckpt_every=4)
+    run(cfg)
+    assert load_checkpoint(tmp_path / "latest.pt")["config"]["lr"] == cfg.lr
+    with pytest.raises(ValueError, match=r"different config \(lr: 0.01 -> 0.001\)"):
+        run(cfg.replace(resume=True, lr=1e-3))
+    state = load_checkpoint(tmp_path / "latest.pt")
+    save_checkpoint(tmp_path / "latest.pt", {**state, "format": 0})
+    with pytest.raises(ValueError, match="checkpoint format 0, expected 1"):
+        run(cfg.replace(resume=True))
+
+
+def test_a_corrupt_checkpoint_is_named(tmp_path):
+    (tmp_path / "latest.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"checkpoint .*latest.pt is corrupt"):
+        load_checkpoint(tmp_path / "latest.pt")
