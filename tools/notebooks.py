@@ -5,14 +5,15 @@
 
 ``run`` is how a notebook's committed outputs are produced (then ``make test`` proves
 they reproduce).  ``time`` executes every notebook under ``chapters/`` without saving
-it and writes ``benchmarks/notebook_times.json`` and ``.md`` (seconds on this machine,
-with its core count), which README's chapter table quotes.
+it and writes ``benchmarks/notebook_times.csv`` (notebook, seconds, cores) and
+``benchmarks/notebook_times.md`` (the same with per-chapter totals), which README's
+chapter table quotes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
 import os
 import platform
 import sys
@@ -63,18 +64,25 @@ def main(argv=None) -> None:
         rel = str(path.relative_to(ROOT))
         times[rel] = round(execute(path, save=False), 1)
         print(f"{rel}: {times[rel]} s", flush=True)
-    info = {"cores": os.cpu_count(), "python": platform.python_version(),
-            "machine": platform.machine(), "seconds": times,
-            "total_seconds": round(sum(times.values()), 1)}
+    cores = os.cpu_count()
     out = ROOT / "benchmarks"
-    (out / "notebook_times.json").write_text(json.dumps(info, indent=2) + "\n")
+    with open(out / "notebook_times.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["notebook", "seconds", "cores"])
+        writer.writerows([k, v, cores] for k, v in times.items())
+    chapters: dict[str, float] = {}
+    for rel, seconds in times.items():
+        chapter = Path(rel).parent.name
+        chapters[chapter] = round(chapters.get(chapter, 0.0) + seconds, 1)
     lines = ["# Notebook execution times", "",
-             f"Fresh kernel, `make timings`, {info['cores']} CPU cores, Python {info['python']}.", "",
+             f"Fresh kernel each, `make timings`, {cores} CPU cores, Python "
+             f"{platform.python_version()} on {platform.machine()}.", "",
              "| notebook | seconds |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in times.items()]
-    lines += [f"| **total** | {info['total_seconds']} |", ""]
+    lines += ["", "| chapter folder | seconds |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in chapters.items()]
+    lines += [f"| **whole book** | {round(sum(times.values()), 1)} |", ""]
     (out / "notebook_times.md").write_text("\n".join(lines))
-
 
 if __name__ == "__main__":
     sys.exit(main())
