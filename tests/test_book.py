@@ -17,8 +17,14 @@ NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if "_build" n
 
 
 def toc_files() -> set[str]:
+    """Every file the table of contents lists, chapters and their sections."""
+    def walk(entries):
+        for entry in entries:
+            yield entry["file"]
+            yield from walk(entry.get("sections", []))
+
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    return {f for part in toc["parts"] for f in walk(part["chapters"])}
 
 
 @pytest.fixture(scope="module")
