@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # wheel, while an unpinned torch would pull several GB of CUDA packages.  Colab keeps its own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: book test timings notebooks clean
+.PHONY: book test timings notebooks bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ timings: $(STAMP)  ## execute every notebook on this machine; write benchmarks/n
 
 notebooks: $(STAMP)  ## re-execute every notebook and save its outputs (then commit them)
 	$(BIN)/python tools/notebooks.py run
+
+bench: $(STAMP)  ## side-by-side benchmarks against reference libraries (benchmark-only deps)
+	$(BIN)/python -m pip install -q "$(TORCH)" -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/ppo_vs_sb3.py --seeds 0 1 2 3 4 --out benchmarks/ppo_vs_sb3.md
 
 clean:
 	rm -rf _build .pytest_cache
