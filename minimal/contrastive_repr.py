@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minimal.config import TrainConfig, param
-from minimal.return_conditioning import one_thread
+from minimal.train import one_thread
 from minimal.train import History, train
 
 

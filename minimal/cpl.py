@@ -34,9 +34,9 @@ from torch.nn import functional as F
 
 from minimal.config import TrainConfig, param
 from minimal.preferences import MODELS, RewardMDP, cells_view
-from minimal.reward_learning import (PreferenceBatch, RewardLearningConfig, fit_reward, one_thread,
+from minimal.reward_learning import (PreferenceBatch, RewardLearningConfig, fit_reward,
                                      policy_scores, random_mdps, regret_datasets)
-from minimal.train import resolve_device, train
+from minimal.train import one_thread, resolve_device, train
 
 
 @dataclass

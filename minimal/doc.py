@@ -58,8 +58,8 @@ from torch import nn
 from minimal.config import param
 from minimal.offline_bandit import Steps
 from minimal.return_conditioning import (OfflineConfig, batch_sampler, make_dataset,
-                                         one_thread, policy_value, train_rcsl)
-from minimal.train import History, train
+                                         policy_value, train_rcsl)
+from minimal.train import History, one_thread, train
 
 
 @dataclass

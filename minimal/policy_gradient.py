@@ -26,7 +26,6 @@ shared optimizer, learning-rate schedule, device choice and checkpoint writer.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +37,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minimal.config import TrainConfig, param
-from minimal.train import History, lr_at, make_optimizer, resolve_device, save_checkpoint
+from minimal.train import (History, lr_at, make_optimizer, one_thread, resolve_device,
+                           save_checkpoint)
 
 
 # ---------------------------------------------------------------------- config
@@ -280,19 +280,10 @@ def train_pg(cfg: PGConfig, desc: str | None = None) -> PGResult:
     intra-op threads cost far more in synchronization than they save, up to 100x on a
     busy machine.  The caller's thread count is restored afterwards.
     """
-    with single_thread():
+    with one_thread():
         return _train_pg(cfg, desc)
 
 
-@contextmanager
-def single_thread():
-    """Run torch on one CPU thread inside the block, then restore the caller's setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_pg(cfg: PGConfig, desc: str | None) -> PGResult:

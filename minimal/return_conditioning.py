@@ -24,7 +24,6 @@ trained with the shared loop :func:`minimal.train.train`.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,7 +35,7 @@ from torch import nn
 from minimal.config import TrainConfig, param
 from minimal.offline_bandit import (BernoulliBandit, FrozenLake, Steps, make_bandit_dataset,
                                     make_frozenlake_dataset)
-from minimal.train import History, train
+from minimal.train import History, one_thread, train
 
 
 # -------------------------------------------------------------------- config
@@ -87,19 +86,6 @@ def policy_value(env, table: np.ndarray) -> float:
     return env.policy_value(table)
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Run tabular-sized training on one CPU thread, then restore the thread count.
-
-    The tensors here have a few hundred entries: a thread pool only adds
-    synchronisation, which costs 10-100x when other processes share the cores.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def batch_sampler(data: Steps, batch_size: int):

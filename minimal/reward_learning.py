@@ -26,7 +26,6 @@ main comparison (regret-labelled data, both learners, several data sizes).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,7 +37,7 @@ from tqdm.auto import tqdm
 
 from minimal.config import TrainConfig, param
 from minimal.preferences import MODELS, Preferences, RewardMDP, make_preferences, random_mdp
-from minimal.train import resolve_device, train
+from minimal.train import one_thread, resolve_device, train
 
 
 # ------------------------------------------------------------------ config
@@ -84,19 +83,6 @@ class RewardLearningConfig(TrainConfig):
         self.size_list()
 
 
-@contextmanager
-def one_thread():
-    """Run torch on one CPU thread inside the block, then restore the setting.
-
-    The fits here are thousands of tiny (S x S) operations; a second thread
-    only adds synchronisation, and on a busy machine it made fits 10x slower.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------- batched tensors

@@ -25,7 +25,7 @@ import gymnasium as gym
 import torch
 
 from minimal.gpt import GPT
-from minimal.policy_gradient import single_thread
+from minimal.train import one_thread
 
 Verifier = Callable[[tuple[int, ...], tuple[int, ...]], float]
 
@@ -126,7 +126,7 @@ def gradient_estimators(model: GPT, prompt, responses, rewards: torch.Tensor) ->
       the per-token critic baseline of PPO-style RLHF, with the exact V.
     All three have mean grad J; their variances differ.
     """
-    with single_thread():  # hundreds of tiny backward passes: threads only add overhead
+    with one_thread():  # hundreds of tiny backward passes: threads only add overhead
         return _gradient_estimators(model, prompt, responses, rewards)
 
 
@@ -164,7 +164,7 @@ def sequence_kl(model: GPT, ref: GPT, prompt, responses) -> tuple[float, float, 
     over whole responses; as the expected sum of per-token log-ratios log pi/pi_ref of the
     sampled tokens; and as the expected sum of full per-token KLs at each visited prefix.
     """
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), one_thread():
         lp, mask = response_logprobs(model, tuple(prompt), responses)  # (R, L)
         lq, _ = response_logprobs(ref, tuple(prompt), responses)
         p = lp.sum(-1).exp()  # (R,)

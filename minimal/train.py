@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -48,6 +49,22 @@ class History:
 
     def last(self, name: str) -> float:
         return self.metrics[name][-1]
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one CPU thread inside the block, then restore the caller's setting.
+
+    The book's small models do thousands of tiny tensor operations; extra intra-op
+    threads only add synchronisation, which was measured at 10-100x slower on a
+    busy 2-core machine.  Trainers of tabular-sized models wrap their loop in this.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(name: str) -> torch.device:
