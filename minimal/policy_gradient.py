@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from minimal.config import TrainConfig, param
 from minimal.train import (History, lr_at, make_optimizer, one_thread, resolve_device,
-                           save_checkpoint)
+                           save_checkpoint, update)
 
 
 # ---------------------------------------------------------------------- config
@@ -330,14 +330,7 @@ def _train_pg(cfg: PGConfig, desc: str | None) -> PGResult:
                 loss, metrics = ppo_loss(agent, *(flat[k][idx] for k in
                                                   ("obs", "actions", "logp_old", "adv", "returns")),
                                          cfg=cfg)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{cfg.algo}: loss became {loss.item()} at iteration {it}; "
-                                         f"try a lower lr (now {cfg.lr})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(agent.parameters(), cfg.grad_clip)
-            opt.step()
+            update(agent, opt, loss, cfg, where=f"iteration {it} ({cfg.algo})")
         done = it + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             recent = result_eps[-10:]

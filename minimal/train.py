@@ -162,6 +162,23 @@ def _restore(state, model, opt, gen, cfg, path) -> tuple[int, History]:
 
 
 # ----------------------------------------------------------------------- loop
+def update(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor,
+           cfg: TrainConfig, where: str) -> None:
+    """One optimizer update: refuse a non-finite loss, backpropagate, clip, step.
+
+    Trainers with their own outer loop (PPO's rollouts then epochs) call this too,
+    so every update in the book is done the same way.
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at {where}; "
+                                 f"try a lower lr (now {cfg.lr})")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+
+
 def train(
     model: nn.Module,
     cfg: TrainConfig,
@@ -198,14 +215,7 @@ def train(
         batch = get_batch(gen)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss, metrics = loss_fn(model, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; "
-                                     f"try a lower lr (now {cfg.lr})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        update(model, opt, loss, cfg, where=f"step {step} ({desc})")
 
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
