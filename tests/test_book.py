@@ -78,3 +78,19 @@ def test_citations_and_equations_render(built):
     howto = (built / "chapters" / "00_start" / "how_to_run.html").read_text()
     assert 'id="equation-attention"' in howto and 'id="equation-next-token-loss"' in howto
     assert "solution" in howto and "dropdown" in howto  # sphinx-exercise solutions are hidden
+
+
+def test_nbval_checks_every_output_strictly():
+    """The sanitizer masks only memory addresses and tqdm timings; no cell opts out."""
+    import configparser
+
+    sanitize = configparser.ConfigParser()
+    sanitize.read(ROOT / "tests" / "sanitize.cfg")
+    assert set(sanitize.sections()) == {"memory-addresses", "tqdm-rate"}
+    assert sanitize["memory-addresses"]["regex"] == "0x[0-9a-fA-F]{6,16}"
+    assert "it/s" in sanitize["tqdm-rate"]["regex"]
+    for nb in NOTEBOOKS:
+        text = nb.read_text()
+        for marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "nbval-ignore-output", "nbval-skip",
+                       "raises-exception"):
+            assert marker not in text, f"{nb.name} uses {marker}"
