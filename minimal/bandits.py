@@ -96,7 +96,12 @@ Policy = Callable[[np.ndarray, np.ndarray, int, np.random.Generator], np.ndarray
 
 
 def _argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Row-wise argmax of (N, K), breaking ties uniformly at random."""
+    """Row-wise argmax of (N, K), breaking finite ties uniformly at random.
+
+    Infinite values (UCB's index of an untried arm) stay tied after the jitter,
+    so untried arms are tried in index order; with i.i.d. arm means this does
+    not change the expected regret.
+    """
     jitter = rng.random(values.shape) * 1e-9
     return (values + jitter).argmax(1)
 

@@ -98,6 +98,8 @@ def segment_score(logp, states, actions, live, alpha: float) -> torch.Tensor:
 
 def cpl_loss(logp, batch: PreferenceBatch, alpha: float, lam: float) -> torch.Tensor:
     """-log sigmoid(S+ - lambda S-) per pair (eq. ``cpl-loss``); -> (B, N)."""
+    if not alpha > 0:
+        raise ValueError(f"the temperature alpha must be positive, got {alpha}")
     if not 0 < lam <= 1:
         raise ValueError(f"the conservative weight lambda must be in (0, 1], got {lam}")
     s1 = segment_score(logp, batch.states1, batch.actions1, batch.live1, alpha)  # (B, N)

@@ -47,7 +47,8 @@ class DeltaConfig(TrainConfig):
 
     objective: str = param("dpo", "'dpo' on (chosen, rejected) pairs or 'sft' on chosen labels",
                            choices=("dpo", "sft"))
-    dim: int = param(100, "input dimension d (typical 20 to 1000)", ge=3)
+    dim: int = param(100, "input dimension d (typical 20 to 1000; at least 5 directions "
+                     "are needed for the teachers and the student)", ge=5)
     n_train: int = param(5000, "training inputs", gt=0)
     cos_student: float = param(0.6, "cosine of the student w_0 with w*", gt=0, lt=1)
     cos_chosen: float = param(0.35, "cosine of the better (chosen) teacher with w*", gt=0, lt=1)

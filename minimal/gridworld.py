@@ -93,6 +93,10 @@ class GridWorld(gym.Env):
         self.grid = [list(row) for row in grid]
         self.n_rows, self.n_cols = len(grid), len(grid[0])
         self.slip, self.step_reward, self.max_steps = slip, step_reward, max_steps
+        unknown = sorted(set(cell_rewards or {}) - set(DEFAULT_CELL_REWARDS))
+        if unknown:
+            raise ValueError(f"cell_rewards has unknown cell characters {unknown}; "
+                             f"allowed: {sorted(DEFAULT_CELL_REWARDS)}")
         self.cell_rewards = {**DEFAULT_CELL_REWARDS, **(cell_rewards or {})}
         self.render_mode = render_mode
         # States are the non-wall cells in row-major order.

@@ -62,6 +62,9 @@ class ICLConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
+        if self.resume:
+            self.fail("resume = True is not supported: the snapshots along training are "
+                      "not checkpointed, so a resumed trajectory would be misaligned")
         if self.n_embd % self.n_head:
             self.fail(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
 

@@ -110,18 +110,30 @@ def kl_objective(probs: torch.Tensor, ref: torch.Tensor, reward: torch.Tensor,
 
 
 def log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l):
-    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), shape (B,)."""
+    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), shape (B,).
+
+    All four inputs must be sequence log-probabilities of the same shape (B,):
+    mixing (B,) with (B, 1) would broadcast to (B, B) and give a wrong loss.
+    """
+    shapes = {tuple(t.shape) for t in (logp_w, logp_l, logp_ref_w, logp_ref_l)}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise ValueError(f"log-probabilities must all have the same shape (B,), got "
+                         f"{[tuple(t.shape) for t in (logp_w, logp_l, logp_ref_w, logp_ref_l)]}")
     return (logp_w - logp_ref_w) - (logp_l - logp_ref_l)
 
 
 def dpo_loss(logp_w, logp_l, logp_ref_w, logp_ref_l, beta: float) -> torch.Tensor:
     """-log sigma(beta h), averaged over the batch (eq. ``dpo-loss``)."""
+    if not beta > 0:
+        raise ValueError(f"beta must be positive, got {beta}")
     h = log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l)  # (B,)
     return -F.logsigmoid(beta * h).mean()
 
 
 def ipo_loss(logp_w, logp_l, logp_ref_w, logp_ref_l, tau: float) -> torch.Tensor:
     """(h - 1/(2 tau))^2, averaged over the batch (eq. ``ipo-loss``)."""
+    if not tau > 0:
+        raise ValueError(f"tau must be positive, got {tau}")
     h = log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l)  # (B,)
     return ((h - 1 / (2 * tau)) ** 2).mean()
 

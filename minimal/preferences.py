@@ -180,7 +180,8 @@ class Segments:
 
     @property
     def terminates(self) -> np.ndarray:
-        """(N,) whether the segment enters a terminal state."""
+        """(N,) whether the segment stops early: a terminal state is entered before its
+        last step (a segment whose final move enters a terminal state counts as False)."""
         return ~self.live.all(axis=1)
 
 

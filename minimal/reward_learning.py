@@ -228,7 +228,11 @@ def random_mdps(cfg: RewardLearningConfig) -> list[RewardMDP]:
 
 
 def regret_datasets(mdps: list[RewardMDP], n: int, cfg: RewardLearningConfig) -> list[Preferences]:
-    """n labelled pairs per MDP; a smaller n gives a prefix of a larger one (nested datasets)."""
+    """n labelled pairs per MDP, from one generator seeded by ``cfg.data_seed + 1``.
+
+    Datasets of different n are not nested; take nested subsets of one large
+    dataset with ``subset`` instead (as ``compare_preference_models`` does).
+    """
     rng = np.random.default_rng(cfg.data_seed + 1)
     return [make_preferences(m, n, cfg.label_model, rng, cfg.segment_length) for m in mdps]
 

@@ -44,8 +44,27 @@ def test_teacher_batch_labels_are_the_teachers_actions():
     cfg = ADConfig(batch_size=3, horizon=7)
     actions, rewards, targets = sample_teacher_batch(cfg, torch.Generator().manual_seed(0))
     assert actions.shape == rewards.shape == targets.shape == (3, 7)
-    assert torch.equal(actions, targets)
     assert (actions[:, :5].sort(1).values == torch.arange(5)).all()  # UCB tries each arm once
+
+
+def test_the_label_at_position_j_is_not_visible_to_the_model():
+    """Position j predicts a_{j+1} from the first j interactions: later ones cannot leak in."""
+    from minimal.dpt import BanditTransformer
+    from minimal.gpt import GPTConfig
+
+    torch.manual_seed(0)
+    model = BanditTransformer(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=2,
+                                        n_embd=16)).eval()
+    actions, rewards, _ = sample_teacher_batch(ADConfig(batch_size=3, horizon=7),
+                                               torch.Generator().manual_seed(0))
+    j = 4
+    changed_a, changed_r = actions.clone(), rewards.clone()
+    changed_a[:, j:] = (changed_a[:, j:] + 1) % 5
+    changed_r[:, j:] += 1.0
+    with torch.no_grad():
+        before, after = model(actions, rewards), model(changed_a, changed_r)
+    assert torch.allclose(before[:, :j + 1], after[:, :j + 1], atol=1e-6)
+    assert not torch.allclose(before[:, j + 1:], after[:, j + 1:])
 
 
 def test_distilled_student_matches_its_teacher_and_avoids_greedys_failures(students):

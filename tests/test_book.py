@@ -94,3 +94,14 @@ def test_nbval_checks_every_output_strictly():
         for marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "nbval-ignore-output", "nbval-skip",
                        "raises-exception"):
             assert marker not in text, f"{nb.name} uses {marker}"
+
+
+def test_the_suite_is_offline_in_process_and_in_subprocesses():
+    import socket
+
+    with pytest.raises(RuntimeError, match="the test suite is offline"):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)
+    child = subprocess.run([sys.executable, "-c",
+                            "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"],
+                           capture_output=True, text=True)
+    assert child.returncode != 0 and "the test suite is offline" in child.stderr

@@ -1,0 +1,30 @@
+"""Bad input to public entry points raises an error that names the problem (review findings)."""
+
+import pytest
+import torch
+
+from minimal.config import ConfigError
+from minimal.delta_learning import DeltaConfig
+from minimal.gridworld import GridWorld
+from minimal.icl_training import ICLConfig
+from minimal.preference_bandit import dpo_loss, ipo_loss
+
+
+def test_preference_losses_check_shapes_and_temperatures():
+    b = torch.zeros(4)
+    with pytest.raises(ValueError, match=r"same shape \(B,\)"):
+        dpo_loss(b, b.unsqueeze(1), b, b, beta=0.1)  # (B,) with (B, 1) would broadcast to (B, B)
+    with pytest.raises(ValueError, match="beta must be positive"):
+        dpo_loss(b, b, b, b, beta=-0.1)
+    with pytest.raises(ValueError, match="tau must be positive"):
+        ipo_loss(b, b, b, b, tau=0.0)
+    assert dpo_loss(b, b, b, b, beta=0.1).item() == pytest.approx(0.6931, abs=1e-4)
+
+
+def test_config_and_environment_errors_name_the_field():
+    with pytest.raises(ConfigError, match="DeltaConfig.dim = 4: must be at least 5"):
+        DeltaConfig(dim=4)
+    with pytest.raises(ValueError, match=r"cell_rewards has unknown cell characters \['goal'\]"):
+        GridWorld("open", cell_rewards={"goal": 5.0})
+    with pytest.raises(ConfigError, match="resume = True is not supported"):
+        ICLConfig.from_preset("gpu", resume=True)
