@@ -234,6 +234,8 @@ class CharLMConfig(TrainConfig):
     5000 steps with checkpoints (see benchmarks/).
     """
 
+    steps: int = param(1000, "optimizer steps", gt=0)
+    warmup_steps: int = param(50, "linear warm-up steps before cosine decay", ge=0)
     corpus: str = param(str(asset_path("tiny_corpus.txt")), "path to a UTF-8 text file")
     block_size: int = param(64, "context length in characters", gt=1)
     n_layer: int = param(3, "transformer blocks", gt=0)
@@ -244,7 +246,7 @@ class CharLMConfig(TrainConfig):
     eval_batches: int = param(8, "batches averaged for the validation loss", gt=0)
 
     presets: ClassVar = {
-        "laptop": {"steps": 1000, "warmup_steps": 50},
+        "laptop": {},  # the field defaults
         "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 5000, "batch_size": 64,
                 "block_size": 256, "n_layer": 6, "n_head": 6, "n_embd": 384, "dropout": 0.1,
                 "lr": 1e-3, "warmup_steps": 200, "ckpt_dir": "checkpoints/gpt",
