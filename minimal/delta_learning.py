@@ -62,7 +62,6 @@ class DeltaConfig(TrainConfig):
     warmup_steps: int = param(0, "linear warm-up steps", ge=0)
     min_lr_ratio: float = param(1.0, "final LR as a fraction of lr (1 = constant)", ge=0, le=1)
     grad_clip: float = param(0.0, "clip the global grad norm (0 disables)", ge=0)
-    log_every: int = param(10, "record metrics every this many steps", gt=0)
     progress: bool = param(False, "show a tqdm progress bar")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {

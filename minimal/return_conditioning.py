@@ -53,7 +53,6 @@ class OfflineConfig(TrainConfig):
                             ge=0, le=1)
     data_seed: int = param(0, "seed of the offline dataset", ge=0)
     n_hidden: int = param(64, "hidden units of the MLP policy (16 to 256)", gt=0)
-    steps: int = param(300, "optimizer steps", gt=0)
     batch_size: int = param(100_000, "rows (s, a, G) per batch; at least the dataset size "
                             "means full-batch training on the distinct rows", gt=0)
     lr: float = param(1e-2, "peak AdamW learning rate (1e-3 to 3e-2)", gt=0, le=1)
