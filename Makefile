@@ -9,7 +9,10 @@ STAMP  := $(VENV)/.installed
 # wheel, while an unpinned torch would pull several GB of CUDA packages.  Colab keeps its own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: book test timings notebooks bench clean
+# The browser tests drive Debian's Chromium (never a browser that Playwright downloads).
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: book test timings notebooks bench clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +23,12 @@ book: $(STAMP)  ## build the HTML book into _build/html (renders committed outpu
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)  ## unit tests, claim tests, strict nbval of every notebook, strict book build
+test: $(STAMP) chromium  ## unit, claim and browser tests, strict nbval of every notebook, strict build
 	$(BIN)/python -m pytest
+
+chromium:  ## Debian's Chromium for tests/test_browser.py, installed once if missing
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 timings: $(STAMP)  ## execute every notebook on this machine; write benchmarks/notebook_times.*
 	$(BIN)/python tools/notebooks.py time

@@ -27,20 +27,6 @@ def toc_files() -> set[str]:
     return {f for part in toc["parts"] for f in walk(part["chapters"])}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """Build the whole book strictly (warnings are errors) into a temporary folder."""
-    out = tmp_path_factory.mktemp("book")
-    exe = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going",
-                           "--path-output", str(out)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-5000:]
-    assert "WARNING" not in log, [l for l in log.splitlines() if "WARNING" in l]
-    return out / "_build" / "html"
-
-
 def test_every_notebook_is_in_the_toc():
     listed = toc_files()
     for nb in NOTEBOOKS:
@@ -56,26 +42,26 @@ def test_notebook_opens_with_the_colab_install_cell(nb_path):
     assert "What you will learn" in "".join("".join(c["source"]) for c in cells[1:3])
 
 
-def test_build_has_colab_buttons_and_offline_scripts(built):
+def test_build_has_colab_buttons_and_offline_scripts(built_book):
     owner_repo = REPO_URL.removeprefix("https://github.com/")
     for nb in NOTEBOOKS:
         rel = nb.relative_to(ROOT)
-        html = (built / rel.with_suffix(".html")).read_text()
+        html = (built_book / rel.with_suffix(".html")).read_text()
         colab = f"https://colab.research.google.com/github/{owner_repo}/blob/main/{rel}"
         assert colab in html, f"no Colab button for {rel}"
-    for page in built.rglob("*.html"):
+    for page in built_book.rglob("*.html"):
         scripts = re.findall(r'<script[^>]*src="([^"]+)"', page.read_text())
         remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
         assert not remote, f"{page.name} loads scripts from the network: {remote}"
-    assert (built / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
-    assert (built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
-    assert (built / "_static" / "widgets" / "embed-amd.js").is_file()
+    assert (built_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (built_book / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert (built_book / "_static" / "widgets" / "embed-amd.js").is_file()
 
 
-def test_citations_and_equations_render(built):
-    intro = (built / "intro.html").read_text()
-    assert "Sherry Yang" in (built / "bibliography.html").read_text() or "Yang" in intro
-    howto = (built / "chapters" / "00_start" / "how_to_run.html").read_text()
+def test_citations_and_equations_render(built_book):
+    intro = (built_book / "intro.html").read_text()
+    assert "Sherry Yang" in (built_book / "bibliography.html").read_text() or "Yang" in intro
+    howto = (built_book / "chapters" / "00_start" / "how_to_run.html").read_text()
     assert 'id="equation-attention"' in howto and 'id="equation-next-token-loss"' in howto
     assert "solution" in howto and "dropdown" in howto  # sphinx-exercise solutions are hidden
 
