@@ -39,6 +39,7 @@ notebooks: $(STAMP)  ## re-execute every notebook and save its outputs (then com
 bench: $(STAMP)  ## side-by-side benchmarks against reference libraries (benchmark-only deps)
 	$(BIN)/python -m pip install -q "$(TORCH)" -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/ppo_vs_sb3.py --seeds 0 1 2 3 4 --out benchmarks/ppo_vs_sb3.md
+	$(BIN)/python benchmarks/gpt_throughput.py --out benchmarks/gpt_throughput.md
 
 clean:
 	rm -rf _build .pytest_cache
