@@ -42,8 +42,11 @@ class ADConfig(DPTConfig):
                          choices=("ucb", "thompson"))
     ucb_c: float = param(1.0, "UCB exploration constant c of eq. ucb-index (0.5 to 2)", ge=0)
 
+    # the laptop preset's training settings are this config's defaults
+    steps: int = DPTConfig.redefault("steps", 600)
+
     presets: ClassVar = {  # DPT's presets with fewer laptop steps and their own checkpoints
-        "laptop": {**DPTConfig.presets["laptop"], "steps": 600},
+        "laptop": {},
         "gpu": {**DPTConfig.presets["gpu"], "ckpt_dir": "checkpoints/ad"},
     }
 

@@ -89,6 +89,17 @@ class Config:
 
     # ----------------------------------------------------------------- build
     @classmethod
+    def redefault(cls, name: str, value: Any):
+        """Field ``name`` as ``cls`` declares it (type, doc, bounds), with another default.
+
+        A subclass uses it to make its laptop settings the field defaults, so that
+        ``Sub() == Sub.from_preset("laptop")``::
+
+            steps: int = TrainConfig.redefault("steps", 1000)
+        """
+        return field(default=value, metadata=cls.__dataclass_fields__[name].metadata)
+
+    @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 

@@ -57,9 +57,17 @@ class CPLConfig(TrainConfig):
     gamma: float = param(0.9, "discount for scoring and for the pipelines' planning", gt=0, lt=1)
     data_seed: int = param(0, "seed of the MDPs and the preference data", ge=0)
 
+    # the laptop preset's training settings are this config's defaults
+    steps: int = TrainConfig.redefault("steps", 300)
+    lr: float = TrainConfig.redefault("lr", 0.1)
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 10)
+    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0)
+    grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
+    log_every: int = TrainConfig.redefault("log_every", 20)
+    progress: bool = TrainConfig.redefault("progress", False)
+
     presets: ClassVar = {
-        "laptop": {"steps": 300, "lr": 0.1, "warmup_steps": 10, "weight_decay": 0.0,
-                   "grad_clip": 0.0, "log_every": 20, "progress": False},
+        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_mdps": 200, "n_pairs": 3000,
                 "steps": 600, "lr": 0.1, "warmup_steps": 20, "weight_decay": 0.0,
                 "grad_clip": 0.0, "log_every": 50, "progress": False,

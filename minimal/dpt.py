@@ -57,9 +57,15 @@ class DPTConfig(TrainConfig):
     onehot_mix: float = param(1.0, "max weight w on a one-hot arm in the behaviour policy "
                                    "p = (1-w) Dirichlet(1) + w e_k (0 to 1)", ge=0, le=1)
 
+    # the laptop preset's training settings are this config's defaults
+    steps: int = TrainConfig.redefault("steps", 1000)
+    batch_size: int = TrainConfig.redefault("batch_size", 64)
+    lr: float = TrainConfig.redefault("lr", 0.002)
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 50)
+    log_every: int = TrainConfig.redefault("log_every", 20)
+
     presets: ClassVar = {
-        "laptop": {"steps": 1000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50,
-                   "log_every": 20},
+        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "horizon": 500, "n_layer": 4,
                 "n_head": 4, "n_embd": 128, "steps": 20000, "batch_size": 128, "lr": 3e-4,
                 "warmup_steps": 500, "log_every": 100, "ckpt_dir": "checkpoints/dpt",

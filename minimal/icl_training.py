@@ -48,16 +48,24 @@ class ICLConfig(TrainConfig):
     eval_every: int = param(25, "steps between evaluation snapshots", gt=0)
     n_eval: int = param(64, "held-out contexts per snapshot", gt=0)
 
+    # the laptop preset's training settings are this config's defaults
+    steps: int = TrainConfig.redefault("steps", 500)
+    batch_size: int = TrainConfig.redefault("batch_size", 32)
+    lr: float = TrainConfig.redefault("lr", 0.001)
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 20)
+    min_lr_ratio: float = TrainConfig.redefault("min_lr_ratio", 1.0)
+    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0)
+    log_every: int = TrainConfig.redefault("log_every", 50)
+    progress: bool = TrainConfig.redefault("progress", False)
+
     presets: ClassVar[dict] = {
-        "laptop": {"steps": 500, "batch_size": 32, "lr": 1e-3, "warmup_steps": 20,
-                   "min_lr_ratio": 1.0, "weight_decay": 0.0, "log_every": 50,
-                   "progress": False},
+        "laptop": {},
         # wider model, longer contexts, more snapshots (not yet timed on a GPU)
         "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 20000, "batch_size": 128,
                 "K": 8, "seq_len": 32, "n_layer": 4, "n_head": 4, "n_embd": 128,
                 "lr": 1e-3, "warmup_steps": 200, "min_lr_ratio": 1.0, "weight_decay": 0.0,
                 "eval_every": 250, "n_eval": 512, "log_every": 100,
-                "ckpt_dir": "checkpoints/icl", "ckpt_every": 2000},
+                "ckpt_dir": "checkpoints/icl", "ckpt_every": 2000, "progress": True},
     }
 
     def check(self) -> None:

@@ -41,8 +41,14 @@ class ChoiceConfig(TrainConfig):
     n_choices: int = param(2_000, "observed choices the chooser is trained on", gt=0)
     beta: float = param(5.0, "inverse temperature of the hidden chooser (eq. rc-logit)", gt=0)
 
+    # the laptop preset's training settings are this config's defaults
+    steps: int = TrainConfig.redefault("steps", 300)
+    batch_size: int = TrainConfig.redefault("batch_size", 256)
+    lr: float = TrainConfig.redefault("lr", 0.01)
+    log_every: int = TrainConfig.redefault("log_every", 50)
+
     presets: ClassVar[dict] = {
-        "laptop": {"steps": 300, "batch_size": 256, "lr": 1e-2, "log_every": 50},
+        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 5_000, "batch_size": 4096,
                 "lr": 3e-3, "hidden": 256, "n_eval_pairs": 200_000, "n_choices": 50_000,
                 "n_attributes": 8, "log_every": 100, "ckpt_dir": "checkpoints/rational_choice"},

@@ -60,9 +60,17 @@ class RewardLearningConfig(TrainConfig):
     label_model: str = param("regret", "preference model that labels the data", choices=MODELS)
     data_seed: int = param(0, "seed of the MDPs and the preference data", ge=0)
 
+    # the laptop preset's training settings are this config's defaults
+    steps: int = TrainConfig.redefault("steps", 200)
+    lr: float = TrainConfig.redefault("lr", 0.1)
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 10)
+    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0)
+    grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
+    log_every: int = TrainConfig.redefault("log_every", 20)
+    progress: bool = TrainConfig.redefault("progress", False)
+
     presets: ClassVar = {
-        "laptop": {"steps": 200, "lr": 0.1, "warmup_steps": 10, "weight_decay": 0.0,
-                   "grad_clip": 0.0, "log_every": 20, "progress": False},
+        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_mdps": 200,
                 "sizes": "10,30,100,300,1000,3000", "steps": 400, "lr": 0.1,
                 "warmup_steps": 20, "weight_decay": 0.0, "grad_clip": 0.0, "log_every": 50,
