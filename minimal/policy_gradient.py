@@ -165,6 +165,7 @@ class Rollout:
     next_values: torch.Tensor  # V(s_{t+1}); the true final state on truncation, 0 on termination
     dones: torch.Tensor      # 1 where the episode ended (terminated or truncated) at step t
     episode_returns: list[float]
+    episode_end_t: list[int]  # for each finished episode, the rollout step t at which it ended
 
 
 class RolloutCollector:
@@ -179,8 +180,8 @@ class RolloutCollector:
     def collect(self, agent: ActorCritic, num_steps: int, gen: torch.Generator) -> Rollout:
         dev, N = self.device, self.envs.num_envs
         obs_buf, final_buf, act_buf, logp_buf, rew_buf, term_buf, done_buf = ([] for _ in range(7))
-        finished = []
-        for _ in range(num_steps):
+        finished, finished_t = [], []
+        for t in range(num_steps):
             obs = torch.as_tensor(self.obs, dtype=torch.float32, device=dev)  # (N, obs_dim)
             dist = agent.dist(obs)
             u = torch.rand(N, 1, generator=gen).to(dev)  # inverse-CDF sampling, seeded by gen
@@ -195,6 +196,7 @@ class RolloutCollector:
             self.ep_return += reward
             done = term | trunc
             finished += [float(r) for r in self.ep_return[done]]
+            finished_t += [t] * int(done.sum())
             self.ep_return[done] = 0.0
             obs_buf.append(obs), act_buf.append(action), logp_buf.append(dist.log_prob(action))
             final_buf.append(final), rew_buf.append(reward), term_buf.append(term)
@@ -207,7 +209,7 @@ class RolloutCollector:
         next_values = agent.value(as_t(final_buf).flatten(0, 1)).view(num_steps, N)
         next_values = next_values * (1.0 - as_t(term_buf))  # no future after termination
         return Rollout(obs, torch.stack(act_buf), torch.stack(logp_buf), as_t(rew_buf), values,
-                       next_values, as_t(done_buf), finished)
+                       next_values, as_t(done_buf), finished, finished_t)
 
 
 # ----------------------------------------------------------------- advantages
@@ -269,7 +271,7 @@ class PGResult:
     eval_return: float        # mean greedy return over cfg.eval_episodes
     eval_returns: list[float]
     episode_returns: list[float] = field(default_factory=list)  # every training episode, in order
-    episode_end_steps: list[int] = field(default_factory=list)  # env step at which each ended
+    episode_end_steps: list[int] = field(default_factory=list)  # env steps (all envs) when each ended
     episode_end_seconds: list[float] = field(default_factory=list)  # wall time (benchmarks only)
 
 
@@ -311,7 +313,8 @@ def _train_pg(cfg: PGConfig, desc: str | None) -> PGResult:
             ro = collector.collect(agent, cfg.num_steps, gen)
         env_steps = (it + 1) * cfg.rollout_size
         result_eps += ro.episode_returns
-        end_steps += [env_steps] * len(ro.episode_returns)
+        # all N envs step together: after rollout step t, it * rollout_size + (t + 1) N steps
+        end_steps += [it * cfg.rollout_size + (t + 1) * cfg.num_envs for t in ro.episode_end_t]
         end_secs += [time.perf_counter() - start] * len(ro.episode_returns)
         lam = cfg.gae_lambda if cfg.algo == "ppo" else 1.0
         adv, returns = gae(ro.rewards, ro.values, ro.next_values, ro.dones, cfg.gamma, lam)
