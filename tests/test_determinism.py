@@ -58,6 +58,14 @@ TRAINERS = [
      dict(steps=4, n_episodes=200, warmup_steps=1, batch_size=32)),
     ("contrastive_repr", "train_representation", "ContrastiveConfig",
      dict(steps=4, n_steps_data=500, d_noise=8, n_hidden=16, batch_size=16, warmup_steps=1)),
+    ("arithmetic", "train_sft", "SFTConfig",
+     dict(steps=4, batch_size=8, warmup_steps=1, log_every=1)),
+    ("grpo", "train_grpo", "GRPOConfig",
+     dict(digits=2, sft_steps=4, steps=4, batch_size=4, group_size=2, eval_size=8, eval_every=2,
+          log_every=1, warmup_steps=1)),
+    ("prompt_curriculum", "train_pcl", "PCLConfig",
+     dict(sft_steps=4, steps=4, batch_size=4, group_size=2, eval_size=8, eval_every=2,
+          log_every=1, warmup_steps=1, pool_size=64)),
 ]
 
 

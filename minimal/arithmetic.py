@@ -1,0 +1,316 @@
+"""Addition with a rule-based verifier, and the supervised warm-up (chapter 2).
+
+The task family of chapter 2 ("RL for LLM reasoning"), read top to bottom:
+tokenizer and prompt format, a sampler with adjustable difficulty, the
+verifier (eq. ``verifiable-reward``), batched sampling of responses, and the
+supervised fine-tuning (SFT) trainer that gives the tiny GPT a weak but
+non-zero accuracy for reinforcement learning to improve.
+
+A prompt adds two ``D``-digit numbers written with leading zeros, and the
+answer is the sum written **least significant digit first** and closed by
+the end token ``$``::
+
+    prompt  "023+045="      response "86$"       (23 + 45 = 68)
+    prompt  "099+001="      response "001$"      (99 + 1 = 100)
+
+Reversing the digits lets a left-to-right model produce each digit after the
+digits that determine its carry, the usual trick that makes addition learnable
+by very small transformers.  The difficulty of a prompt is the number of
+digits of its operands (1 to ``D``) and the carries they cause.
+
+The reward is the verifier's verdict (eq. ``verifiable-reward``):
+``r(x, y) = 1`` if the response is exactly the reversed sum followed by ``$``,
+otherwise 0 (plus an optional small format reward for a well-formed answer).
+
+    python -m minimal.arithmetic                  # SFT warm-up, ~10 s on a laptop
+    python -m minimal.arithmetic --preset gpu     # bigger model and data, bf16
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from minimal.config import TrainConfig, param
+from minimal.gpt import GPT, CharTokenizer, GPTConfig
+from minimal.train import History, one_thread, train
+
+# ------------------------------------------------------------------ the format
+TOKENIZER = CharTokenizer("0123456789+=$")
+END = TOKENIZER.stoi["$"]  # end-of-answer token; also pads after the end
+ZERO = TOKENIZER.stoi["0"]  # digit d has token id ZERO + d
+
+
+def prompt_len(digits: int) -> int:
+    """Tokens in a prompt ``a+b=`` with two ``digits``-wide operands."""
+    return 2 * digits + 2
+
+
+def response_len(digits: int) -> int:
+    """Room for the longest answer (``digits + 1`` sum digits, then ``$``) plus one spare token.
+
+    The spare token lets a response run past the answer, so that "overlong"
+    (no ``$`` in time) is a possible outcome, as in the long-answer regime.
+    """
+    return digits + 3
+
+
+def _check_digits(digits: int, levels) -> None:
+    if not isinstance(digits, int) or not 1 <= digits <= 6:
+        raise ValueError(f"digits must be an int in 1..6, got {digits!r}")
+    bad = [n for n in levels if not 1 <= n <= digits]
+    if not levels or bad:
+        raise ValueError(f"difficulty levels {list(levels)!r} must be non-empty and in 1..{digits}")
+
+
+@dataclass
+class Problems:
+    """A batch of addition problems: operands, prompt tokens and target responses."""
+
+    a: torch.Tensor  # (N,) first operand
+    b: torch.Tensor  # (N,) second operand
+    level: torch.Tensor  # (N,) number of digits of the operands (difficulty)
+    prompts: torch.Tensor  # (N, 2D+2) token ids of "a+b="
+    targets: torch.Tensor  # (N, D+3) reversed sum, then "$" repeated as padding
+    target_len: torch.Tensor  # (N,) answer digits + 1 (the end token)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, idx) -> "Problems":
+        return Problems(self.a[idx], self.b[idx], self.level[idx], self.prompts[idx],
+                        self.targets[idx], self.target_len[idx])
+
+
+def encode_problems(a: torch.Tensor, b: torch.Tensor, digits: int,
+                    level: torch.Tensor | None = None) -> Problems:
+    """Token ids of prompts and reversed-sum targets for operands ``a`` and ``b``, vectorised."""
+    if a.shape != b.shape or a.dim() != 1:
+        raise ValueError(f"operands must be 1-d and of equal shape, got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    if (a < 0).any() or (b < 0).any() or (a >= 10 ** digits).any() or (b >= 10 ** digits).any():
+        raise ValueError(f"operands must be in 0..{10 ** digits - 1} for digits={digits}")
+    place = 10 ** torch.arange(digits - 1, -1, -1)  # (D,) most significant first
+    plus = torch.full_like(a, TOKENIZER.stoi["+"]).unsqueeze(1)
+    eq = torch.full_like(a, TOKENIZER.stoi["="]).unsqueeze(1)
+    prompts = torch.cat([ZERO + a.unsqueeze(1) // place % 10, plus,
+                         ZERO + b.unsqueeze(1) // place % 10, eq], dim=1)  # (N, 2D+2)
+    s = a + b
+    rev = s.unsqueeze(1) // 10 ** torch.arange(digits + 1) % 10  # (N, D+1) least significant first
+    n_sum = torch.clamp((s.unsqueeze(1) >= 10 ** torch.arange(1, digits + 1)).sum(1) + 1, min=1)
+    L = response_len(digits)
+    pos = torch.arange(L).unsqueeze(0)  # (1, L)
+    targets = torch.full((len(a), L), END, dtype=torch.long)
+    targets[:, : digits + 1] = ZERO + rev
+    targets[pos >= n_sum.unsqueeze(1)] = END  # "$" closes the answer, and pads
+    if level is None:
+        level = torch.clamp((torch.maximum(a, b).unsqueeze(1) >= 10 ** torch.arange(1, digits))
+                            .sum(1) + 1, min=1)
+    return Problems(a, b, level, prompts, targets, n_sum + 1)
+
+
+def sample_problems(n: int, digits: int, levels=None, gen: torch.Generator | None = None) -> Problems:
+    """``n`` problems; each picks a difficulty level (operand digits) uniformly from ``levels``."""
+    levels = tuple(range(1, digits + 1)) if levels is None else tuple(levels)
+    _check_digits(digits, levels)
+    lv = torch.tensor(levels)[torch.randint(len(levels), (n,), generator=gen)]  # (n,)
+    lo = torch.where(lv == 1, 0, 10 ** (lv - 1))  # smallest operand with that many digits
+    hi = 10 ** lv  # one past the largest
+    a = lo + (torch.rand(n, generator=gen) * (hi - lo)).long()
+    b = lo + (torch.rand(n, generator=gen) * (hi - lo)).long()
+    return encode_problems(a, b, digits, lv)
+
+
+def held_out(n: int, digits: int, levels=None, seed: int = 12345) -> Problems:
+    """A fixed evaluation set, drawn with its own seed (never the training seed)."""
+    return sample_problems(n, digits, levels, torch.Generator().manual_seed(seed))
+
+
+# -------------------------------------------------------------- the verifier
+def response_mask(responses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which response tokens count, and which responses never ended.
+
+    ``responses`` (N, L).  Returns ``mask`` (N, L), true up to and including
+    the first ``$``, and ``truncated`` (N,), true where no ``$`` appeared: an
+    *overlong* response, cut off by the length limit.
+    """
+    is_end = responses == END  # (N, L)
+    ended_before = (is_end.cumsum(1) - is_end.long()) > 0  # (N, L) a "$" earlier in the row
+    return ~ended_before, ~is_end.any(1)
+
+
+def verify(responses: torch.Tensor, problems: Problems) -> torch.Tensor:
+    """Eq. ``verifiable-reward``: 1.0 where the response is exactly the reversed sum then ``$``."""
+    if responses.shape != problems.targets.shape:
+        raise ValueError(f"responses have shape {tuple(responses.shape)}, targets "
+                         f"{tuple(problems.targets.shape)}")
+    L = responses.size(1)
+    inside = torch.arange(L).unsqueeze(0) < problems.target_len.unsqueeze(1)  # (N, L)
+    return ((responses == problems.targets) | ~inside).all(1).float()  # (N,)
+
+
+def well_formed(responses: torch.Tensor) -> torch.Tensor:
+    """1.0 where the response is one or more digits then ``$`` (right format, any value)."""
+    mask, truncated = response_mask(responses)
+    n_tok = mask.sum(1)  # (N,) tokens up to and including "$"
+    is_digit = (responses >= ZERO) & (responses <= ZERO + 9)  # (N, L)
+    digits_only = (is_digit | ~mask | (responses == END)).all(1)
+    return (digits_only & ~truncated & (n_tok >= 2)).float()
+
+
+def reward(responses: torch.Tensor, problems: Problems, format_coef: float = 0.0,
+           length_coef: float = 0.0) -> torch.Tensor:
+    """Correctness, plus ``format_coef`` x well-formed, minus ``length_coef`` x response tokens.
+
+    The length term is the simplest *length-aware* reward (section "Response
+    length"): each generated token costs ``length_coef``.
+    """
+    r = verify(responses, problems)
+    if format_coef:
+        r = r + format_coef * well_formed(responses)
+    if length_coef:
+        r = r - length_coef * response_mask(responses)[0].sum(1).float()
+    return r
+
+
+# ------------------------------------------------------------------ sampling
+@torch.no_grad()
+def sample(model: GPT, prompts: torch.Tensor, digits: int, gen: torch.Generator,
+           temperature: float = 1.0) -> torch.Tensor:
+    """Sample one response per prompt row, all rows at once: (N, 2D+2) -> (N, D+3) tokens."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = model.generate(prompts.to(device), response_len(digits), temperature=temperature,
+                         generator=gen)  # (N, P + L)
+    model.train(was_training)
+    return out[:, prompts.size(1):].cpu()  # (N, L)
+
+
+@torch.no_grad()
+def accuracy(model: GPT, problems: Problems, digits: int, seed: int = 0,
+             temperature: float = 1.0, by_level: bool = False):
+    """Mean verifier reward on ``problems``: the success rate of one sample (pass@1).
+
+    With ``temperature=1`` this is the policy's expected reward, the quantity
+    RL maximises; ``temperature=0`` is greedy decoding.  ``by_level`` also
+    returns the accuracy at each difficulty level.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    correct = verify(sample(model, problems.prompts, digits, gen, temperature), problems)
+    if not by_level:
+        return correct.mean().item()
+    levels = problems.level.unique().tolist()
+    return correct.mean().item(), {n: correct[problems.level == n].mean().item() for n in levels}
+
+
+@torch.no_grad()
+def pass_at_k(model: GPT, problems: Problems, digits: int, ks=(1, 2, 4, 8), n: int = 8,
+              seed: int = 0) -> dict[int, float]:
+    """Chance that at least one of ``k`` samples is correct, from ``n >= k`` samples per prompt.
+
+    Uses the unbiased estimator ``1 - C(n - c, k) / C(n, k)`` with ``c`` correct samples.
+    """
+    if not ks or max(ks) > n or min(ks) < 1:
+        raise ValueError(f"need 1 <= k <= n = {n} for every k, got {list(ks)}")
+    N = len(problems)
+    rep = problems[torch.arange(N).repeat_interleave(n)]
+    gen = torch.Generator().manual_seed(seed)
+    c = verify(sample(model, rep.prompts, digits, gen), rep).view(N, n).sum(1)  # (N,)
+    out = {}
+    for k in ks:
+        # C(n-c, k) / C(n, k) = prod_{i=0}^{k-1} (n - c - i) / (n - i), zero when n - c < k
+        i = torch.arange(k).unsqueeze(0)  # (1, k)
+        fail_all = ((n - c.unsqueeze(1) - i).clamp(min=0) / (n - i)).prod(1)  # (N,)
+        out[k] = (1 - fail_all).mean().item()
+    return out
+
+
+# ------------------------------------------------------------- SFT warm-up
+@dataclass
+class SFTConfig(TrainConfig):
+    """Supervised warm-up on correct answers: next-token loss on the response tokens only.
+
+    Deliberately short: RL needs a policy that sometimes succeeds (reward
+    signal) and often fails (room to improve).
+    """
+
+    digits: int = param(2, "operand width D; levels 1..D are mixed (1 to 6)", ge=1, le=6)
+    steps: int = param(450, "optimizer steps; few on purpose, for weak accuracy", gt=0)
+    batch_size: int = param(64, "problems per step", gt=0)
+    lr: float = param(3e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
+    warmup_steps: int = param(10, "linear warm-up steps", ge=0)
+    n_layer: int = param(2, "transformer blocks", gt=0)
+    n_head: int = param(2, "attention heads", gt=0)
+    n_embd: int = param(48, "embedding width; divisible by n_head", gt=0)
+    eval_size: int = param(1000, "held-out problems for the accuracy report", gt=0)
+    log_every: int = param(25, "record metrics every this many steps", gt=0)
+    progress: bool = param(False, "show a tqdm progress bar")
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "laptop": {},
+        "gpu": {"device": "cuda", "dtype": "bfloat16", "digits": 5, "steps": 600,
+                "batch_size": 512, "n_layer": 4, "n_head": 4, "n_embd": 128, "eval_size": 4000,
+                "ckpt_dir": "checkpoints/arithmetic_sft", "progress": True},
+    }
+
+    def check(self) -> None:
+        super().check()
+        if self.n_embd % self.n_head:
+            self.fail(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
+
+
+def make_model(cfg: SFTConfig) -> GPT:
+    """The shared tiny GPT, sized to hold a prompt and its longest response."""
+    block = prompt_len(cfg.digits) + response_len(cfg.digits)
+    torch.manual_seed(cfg.seed)
+    return GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=block,
+                         n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd))
+
+
+def sft_loss(model: GPT, problems: Problems) -> tuple[torch.Tensor, dict[str, float]]:
+    """Next-token loss (eq. ``next-token-loss``) on the answer and its ``$``, not on the prompt."""
+    device = next(model.parameters()).device
+    tokens = torch.cat([problems.prompts, problems.targets], 1).to(device)  # (N, P + L)
+    P = problems.prompts.size(1)
+    logp = model.token_logprobs(tokens)[:, P - 1:]  # (N, L): log pi(y_t | x, y_<t)
+    inside = (torch.arange(logp.size(1)).unsqueeze(0) < problems.target_len.unsqueeze(1))
+    inside = inside.to(device)  # (N, L) answer tokens and the first "$"
+    loss = -(logp * inside).sum() / inside.sum()
+    return loss, {}
+
+
+@dataclass
+class SFTResult:
+    model: GPT
+    history: History
+    accuracy: float  # pass@1 at temperature 1 on the held-out set
+    greedy_accuracy: float
+    config: SFTConfig
+
+
+def train_sft(cfg: SFTConfig) -> SFTResult:
+    """Train a fresh tiny GPT on correct answers; report held-out pass@1."""
+    model = make_model(cfg)
+    with one_thread():
+        history = train(model, cfg,
+                        lambda gen: sample_problems(cfg.batch_size, cfg.digits, gen=gen),
+                        sft_loss, desc="SFT")
+        test = held_out(cfg.eval_size, cfg.digits)
+        acc = accuracy(model, test, cfg.digits, seed=cfg.seed)
+        greedy = accuracy(model, test, cfg.digits, temperature=0.0)
+    return SFTResult(model, history, acc, greedy, cfg)
+
+
+def main(argv: list[str] | None = None) -> SFTResult:
+    cfg = SFTConfig.cli(argv, description="Supervised warm-up of the tiny GPT on addition.")
+    res = train_sft(cfg)
+    print(f"SFT: final loss {res.history.last('loss'):.3f}, held-out pass@1 {res.accuracy:.3f} "
+          f"(greedy {res.greedy_accuracy:.3f})")
+    return res
+
+
+if __name__ == "__main__":
+    main()

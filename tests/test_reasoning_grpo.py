@@ -1,0 +1,147 @@
+"""Chapter 2: the addition task, GRPO and its switches (minimal.arithmetic, minimal.grpo)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from minimal import arithmetic, grpo
+from minimal.arithmetic import (TOKENIZER, SFTConfig, encode_problems, pass_at_k, response_mask,
+                                sample_problems, verify, well_formed)
+from minimal.config import ConfigError
+from minimal.gpt import GPT, GPTConfig
+from minimal.grpo import RECIPES, GRPOConfig, RolloutBatch, ablation, group_advantages, grpo_loss
+from minimal.train import load_checkpoint
+
+
+def test_prompt_and_reversed_answer_and_verifier():
+    p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
+    assert [TOKENIZER.decode(x) for x in p.prompts] == ["023+045=", "099+001="]
+    assert TOKENIZER.decode(p.targets[0][: p.target_len[0]]) == "86$"  # 68 reversed
+    assert TOKENIZER.decode(p.targets[1][: p.target_len[1]]) == "001$"  # 100 reversed
+    assert verify(p.targets, p).tolist() == [1.0, 1.0]
+    wrong = p.targets.clone()
+    wrong[0, 1] = TOKENIZER.stoi["5"]
+    assert verify(wrong, p).tolist() == [0.0, 1.0]
+    overlong = torch.full_like(p.targets, TOKENIZER.stoi["1"])
+    mask, truncated = response_mask(overlong)
+    assert truncated.all() and mask.all()
+    assert well_formed(p.targets).tolist() == [1.0, 1.0] and well_formed(overlong).sum() == 0
+    assert arithmetic.reward(p.targets, p, length_coef=0.1).tolist() == pytest.approx([0.7, 0.6])
+
+
+def test_sampled_problems_respect_levels():
+    p = sample_problems(500, digits=3, levels=(1, 3), gen=torch.Generator().manual_seed(0))
+    assert set(p.level.tolist()) == {1, 3}
+    assert (p.a[p.level == 1] < 10).all() and (p.a[p.level == 3] >= 100).all()
+    assert verify(p.targets, p).all()
+    assert torch.equal((p.a + p.b), torch.tensor(
+        [int(TOKENIZER.decode(t[: n - 1])[::-1]) for t, n in zip(p.targets, p.target_len)]))
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="equal shape"):
+        encode_problems(torch.tensor([1, 2]), torch.tensor([1]), 2)
+    with pytest.raises(ValueError, match="operands must be in 0..99"):
+        encode_problems(torch.tensor([100]), torch.tensor([1]), 2)
+    with pytest.raises(ValueError, match="digits must be an int in 1..6"):
+        sample_problems(4, digits=7)
+    with pytest.raises(ValueError, match="difficulty levels"):
+        sample_problems(4, digits=2, levels=(3,))
+    p = sample_problems(2, digits=2)
+    with pytest.raises(ValueError, match="responses have shape"):
+        verify(p.targets[:, :2], p)
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        group_advantages(torch.ones(4), "group")
+    with pytest.raises(ValueError, match="unknown advantage normalisation"):
+        group_advantages(torch.ones(2, 4), "std")
+    with pytest.raises(ConfigError, match="adv_norm"):
+        GRPOConfig(adv_norm="std")
+    with pytest.raises(ConfigError, match="updates_per_batch = 5 exceeds steps = 4"):
+        GRPOConfig(steps=4, updates_per_batch=5, warmup_steps=0)
+    with pytest.raises(ConfigError, match="not divisible by n_head"):
+        SFTConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="1 <= k <= n"):
+        pass_at_k(None, p, 2, ks=(16,), n=8)
+
+
+def test_group_advantages():
+    r = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+    for norm in ("group", "batch", "none"):
+        a = group_advantages(r, norm)
+        assert torch.allclose(a.sum(1), torch.zeros(3), atol=1e-5)  # the group mean is the baseline
+        assert torch.equal(a[1], torch.zeros(4))  # an uninformative group teaches nothing
+    g = group_advantages(r, "group")
+    assert g[0, 0].item() == pytest.approx(0.75 / r[0].std().item(), rel=1e-4)
+    b = group_advantages(r, "batch")
+    assert b[0, 0].item() == pytest.approx(0.75 / r.std().item(), rel=1e-4)
+
+
+def test_token_and_sequence_aggregation_weigh_responses_differently():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
+                          n_embd=8))
+    prompt = [TOKENIZER.stoi[c] for c in "01+02="]
+    tokens = torch.tensor([prompt + [TOKENIZER.stoi[c] for c in "3$$$"],
+                           prompt + [TOKENIZER.stoi[c] for c in "123$"]])
+    mask, _ = response_mask(tokens[:, 6:])  # lengths 2 and 4
+    with torch.no_grad():
+        logp_old = model.token_logprobs(tokens)[:, 5:]  # ratio = 1
+    batch = RolloutBatch(tokens, mask, torch.tensor([1.0, -1.0]), logp_old, None,
+                         torch.tensor([0.5]), {})
+    seq, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="sequence"))
+    tok, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="token"))
+    assert seq.item() == pytest.approx(0.0, abs=1e-6)  # (-1 + 1) / 2
+    assert tok.item() == pytest.approx((-2 + 4) / 6, abs=1e-6)  # the long failure weighs more
+    filtered = GRPOConfig(overlong_filter=True)
+    assert filtered.overlong_filter and RECIPES["Lite PPO"] == {"adv_norm": "batch",
+                                                               "loss_agg": "token"}
+
+
+# -------------------------------------------------------------------- claims
+@pytest.fixture(scope="module")
+def ablation_results():
+    """The notebook's ablation (section "Tricks or traps"), GRPO and Lite PPO columns, 3 seeds."""
+    names = ("GRPO", "Lite PPO")
+    return ablation({n: RECIPES[n] for n in names}, seeds=(0, 1, 2), base=GRPOConfig(steps=120))
+
+
+def test_rl_lifts_heldout_accuracy_above_the_sft_start(ablation_results):
+    # measured (120 updates): SFT .310/.482/.270; GRPO .434/.534/.384; Lite PPO .342/.540/.392
+    sft = np.array(ablation_results["SFT"])
+    for name in ("GRPO", "Lite PPO"):
+        gain = np.array(ablation_results[name]) - sft
+        assert gain.min() > 0.02, (name, gain)  # smallest measured gains 0.052 and 0.032
+        assert gain.mean() > 0.05, (name, gain)  # measured means 0.097 and 0.071
+
+
+def test_lite_ppo_and_grpo_differ_less_than_rl_gains(ablation_results):
+    # The paper's ordering (Lite PPO > GRPO) is not asserted: at this scale the paired
+    # difference is -0.092, +0.006, +0.008 (mean -0.026), inside half of GRPO's gain (0.048).
+    sft = np.array(ablation_results["SFT"])
+    grpo_acc, lite = np.array(ablation_results["GRPO"]), np.array(ablation_results["Lite PPO"])
+    diff = lite - grpo_acc
+    assert abs(diff.mean()) < 0.5 * (grpo_acc - sft).mean(), diff
+
+
+# ---------------------------------------------------------------- CLI smoke
+TINY = dict(device="cpu", digits=2, sft_steps=4, steps=4, batch_size=4, group_size=2,
+            eval_size=8, eval_every=2, log_every=1, warmup_steps=1, progress=False)
+
+
+def test_grpo_gpu_preset_smoke_runs_on_cpu_with_bf16_and_checkpoints(tmp_path, capsys):
+    overrides = {**TINY, "ckpt_dir": str(tmp_path), "ckpt_every": 2}
+    argv = ["--preset", "gpu", "--set"] + [f"{k}={v}" for k, v in overrides.items()]
+    res = grpo.main(argv)  # keeps dtype=bfloat16: autocast runs on CPU too
+    assert "held-out pass@1" in capsys.readouterr().out
+    assert res.config.dtype == "bfloat16" and res.samples == 2 * 4 * 2
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 4
+    assert all(math.isfinite(x) for x in res.history.metrics["loss"])
+
+
+def test_sft_cli_smoke(capsys):
+    res = arithmetic.main(["--preset", "gpu", "--set", "device=cpu", "digits=2", "steps=3",
+                           "warmup_steps=1", "batch_size=8", "n_layer=1", "n_embd=16",
+                           "eval_size=8", "ckpt_dir=none", "progress=false"])
+    assert "held-out pass@1" in capsys.readouterr().out and 0 <= res.accuracy <= 1
