@@ -31,8 +31,8 @@ from minimal.reward_model import (PROMPT_ID, gold_reward, make_preference_data, 
 from minimal.train import resolve_device, train
 
 
-def sequence_logprob(model: GPT, responses: torch.Tensor) -> torch.Tensor:
-    """log pi(y | prompt) = sum_t log pi(y_t | prompt, y_<t), shape (B,).
+def response_token_logprobs(model: GPT, responses: torch.Tensor) -> torch.Tensor:
+    """log pi(y_t | prompt, y_<t) for every response token, shape (B, L).
 
     The prompt token is excluded from the response alphabet when sampling, so
     the per-token distribution is renormalised over letters here too.
@@ -42,7 +42,12 @@ def sequence_logprob(model: GPT, responses: torch.Tensor) -> torch.Tensor:
     logits = logits.float()
     logits[..., PROMPT_ID] = float("-inf")
     logp = F.log_softmax(logits, dim=-1)  # (B, L, V)
-    return logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1).sum(-1)  # (B,)
+    return logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, L)
+
+
+def sequence_logprob(model: GPT, responses: torch.Tensor) -> torch.Tensor:
+    """log pi(y | prompt) = sum_t log pi(y_t | prompt, y_<t), shape (B,)."""
+    return response_token_logprobs(model, responses).sum(-1)  # (B,)
 
 
 @dataclass

@@ -12,7 +12,10 @@ GPT".  The synthetic alignment setting, shared with :mod:`minimal.dpo`:
   a row] is a "sentiment count" with a constraint (:func:`gold_reward`);
 * **preference pairs**: two responses sampled from pi_ref, the first wins
   with probability sigma(r*(y_1) - r*(y_2)) (eq. ``bt-preference``):
-  :func:`make_preference_data`.
+  :func:`make_preference_data`.  Optionally the raters carry a systematic bias
+  the gold reward does not share (``rater_bias`` extra utility per letter
+  ``e``, :func:`rater_utility`), the setting of the over-optimization curve in
+  :mod:`minimal.rlhf_ppo`.
 
 The reward model r_phi is the GPT's final-layer feature at the last token
 followed by a linear head, trained with the Bradley-Terry loss (eq.
@@ -47,6 +50,15 @@ def gold_reward(tokens: torch.Tensor) -> torch.Tensor:
     return count - 2.0 * triple.float()
 
 
+BIAS_LETTER = "e"  # the letter biased raters like; the gold reward ignores it
+
+
+def rater_utility(tokens: torch.Tensor, rater_bias: float = 0.0) -> torch.Tensor:
+    """What the raters' comparisons follow: r*(y) + rater_bias * #e(y), shape (B,)."""
+    bias = (tokens == TOKENIZER.stoi[BIAS_LETTER]).sum(1).float()  # (B,)
+    return gold_reward(tokens) + rater_bias * bias
+
+
 def make_reference(n_layer: int, n_head: int, n_embd: int, response_len: int,
                    seed: int) -> GPT:
     """pi_ref: a tiny GPT at its seeded random initialisation (close to uniform)."""
@@ -79,15 +91,16 @@ def with_prompt(responses: torch.Tensor) -> torch.Tensor:
 
 
 def make_preference_data(reference: GPT, n_pairs: int, response_len: int,
-                         seed: int) -> dict[str, torch.Tensor]:
+                         seed: int, rater_bias: float = 0.0) -> dict[str, torch.Tensor]:
     """Pairs from pi_ref labelled by Bradley-Terry sampling of the gold reward.
 
+    With ``rater_bias`` the labels follow :func:`rater_utility` instead.
     Returns ``chosen`` and ``rejected`` responses, each (n_pairs, L).
     """
     gen = torch.Generator().manual_seed(seed)
     y1 = sample_responses(reference, n_pairs, response_len, gen).cpu()  # (n, L)
     y2 = sample_responses(reference, n_pairs, response_len, gen).cpu()
-    p1 = torch.sigmoid(gold_reward(y1) - gold_reward(y2))  # (n,)
+    p1 = torch.sigmoid(rater_utility(y1, rater_bias) - rater_utility(y2, rater_bias))  # (n,)
     first = (torch.rand(n_pairs, generator=gen) < p1)[:, None]
     return {"chosen": torch.where(first, y1, y2), "rejected": torch.where(first, y2, y1)}
 
@@ -124,6 +137,7 @@ class RewardModelConfig(TrainConfig):
     steps: int = param(200, "optimizer steps", gt=0)
     batch_size: int = param(64, "pairs per step", gt=0)
     lr: float = param(3e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
+    rater_bias: float = param(0.0, "raters' extra utility per letter 'e' (0: labels follow r*)")
     progress: bool = param(False, "show a tqdm progress bar")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -142,8 +156,10 @@ class RewardModelConfig(TrainConfig):
 def train_reward_model(cfg: RewardModelConfig) -> dict[str, Any]:
     """Fit r_phi by eq. ``bt-loss``; report held-out accuracy against the labels and the gold reward's own."""
     reference = make_reference(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.response_len, seed=0)
-    data = make_preference_data(reference, cfg.n_pairs, cfg.response_len, seed=cfg.seed)
-    test = make_preference_data(reference, cfg.n_test, cfg.response_len, seed=10_000 + cfg.seed)
+    data = make_preference_data(reference, cfg.n_pairs, cfg.response_len, seed=cfg.seed,
+                                rater_bias=cfg.rater_bias)
+    test = make_preference_data(reference, cfg.n_test, cfg.response_len, seed=10_000 + cfg.seed,
+                                rater_bias=cfg.rater_bias)
     torch.manual_seed(cfg.seed)
     model = RewardModel(GPTConfig(vocab_size=len(ALPHABET), block_size=cfg.response_len + 1,
                                   n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd))
