@@ -1,0 +1,104 @@
+"""The book as instructors use it: one exercise style, an exercise index, a course guide
+that covers every section, and one notation that every chapter keeps to."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("exercises_tool", ROOT / "tools" / "exercises.py")
+exercises_tool = importlib.util.module_from_spec(_spec)
+sys.modules["exercises_tool"] = exercises_tool  # dataclasses look their module up there
+_spec.loader.exec_module(exercises_tool)
+
+CHAPTER_PAGES = [p for _, _, pages in exercises_tool.toc_chapters() for p in pages
+                 if p.startswith("chapters/")]
+
+
+def all_source(page: str) -> str:
+    """Everything on a page a reader sees or runs: markdown and code cells alike."""
+    md, nb = ROOT / f"{page}.md", ROOT / f"{page}.ipynb"
+    if md.is_file():
+        return md.read_text()
+    cells = json.loads(nb.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells)
+
+
+def test_every_exercise_is_labelled_and_followed_by_a_hidden_solution():
+    labels = [ex.label for page in CHAPTER_PAGES for ex in exercises_tool.collect(page)]
+    assert len(labels) >= 4 * 6, "expected at least four exercises a chapter"
+    assert len(labels) == len(set(labels)), "two exercises share a label"
+
+
+def test_the_style_check_rejects_a_visible_solution(tmp_path, monkeypatch):
+    page = tmp_path / "p.md"
+    page.write_text("# P\n\n```{exercise}\n:label: ex-a\n\nDo it.\n```\n\n"
+                    "```{solution} ex-a\n\nDone.\n```\n")
+    monkeypatch.setattr(exercises_tool, "ROOT", tmp_path)
+    with pytest.raises(ValueError, match="ex-a must be followed at once"):
+        exercises_tool.collect("p")
+
+
+def test_the_exercise_index_is_current():
+    assert (ROOT / "exercises.md").read_text() == exercises_tool.render(), (
+        "exercises.md is out of date: run `python tools/exercises.py`")
+
+
+def test_the_course_guide_covers_every_section_and_its_exercises_exist():
+    guide = (ROOT / "course_guide.md").read_text()
+    linked = set(re.findall(r"\{doc\}`/?([^`<]+?)`", guide))
+    missing = [p for p in CHAPTER_PAGES if p not in linked]
+    assert not missing, f"course_guide.md's syllabus leaves out {missing}"
+    labels = {ex.label for page in CHAPTER_PAGES + ["chapters/00_start/how_to_run"]
+              for ex in exercises_tool.collect(page)}
+    for label in re.findall(r"\{ref\}`[^`<]*<([^>]+)>`", guide):
+        assert label in labels, f"course_guide.md names an exercise that does not exist: {label}"
+
+
+# One symbol per idea (notation.md is the reference); the same idea spelled another way
+# in a chapter is drift.  Each entry: the symbol as notation.md writes it, and spellings
+# that must not appear anywhere in a chapter.
+SYMBOLS = [
+    (r"\pi_{\mathrm{ref}}", [r"\pi_{\text{ref}}", r"\pi_\text{ref}", r"\pi_{ref}",
+                             r"\pi_\mathrm{ref}", r"\pi_{\rm ref}"]),
+    (r"\theta_{\mathrm{old}}", [r"\theta_\text{old}", r"\theta_{\text{old}}", r"\theta_{old}",
+                                r"\theta_\mathrm{old}"]),
+    (r"y_w \succ y_l", [r"y^+ \succ", r"y_+ \succ", r"y^w \succ", r"y_c \succ"]),
+    (r"\mathrm{KL}", [r"\text{KL}(", r"\operatorname{KL}", r"D_{KL}", r"D_{\mathrm{KL}}"]),
+]
+
+
+@pytest.mark.parametrize("canonical, variants", SYMBOLS, ids=[s[0] for s in SYMBOLS])
+def test_chapters_use_the_notation_pages_symbols(canonical, variants):
+    notation = (ROOT / "notation.md").read_text()
+    assert canonical in notation, f"notation.md does not define {canonical}"
+    for page in CHAPTER_PAGES:
+        text = all_source(page)
+        for variant in variants:
+            assert variant not in text, f"{page} writes {variant}; notation.md uses {canonical}"
+
+
+def glossary_terms() -> list[str]:
+    notation = (ROOT / "notation.md").read_text()
+    block = notation.split("```{glossary}", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.splitlines() if line and not line.startswith(" ")]
+
+
+def test_every_glossary_term_is_used_in_a_chapter():
+    terms = glossary_terms()
+    assert len(terms) >= 20
+    def spelling(s: str) -> str:  # British and American spellings, en dashes and hyphens agree
+        return s.lower().replace("–", "-").replace("is", "iz")
+
+    text = spelling(" ".join(all_source(p) for p in CHAPTER_PAGES))
+    for term in terms:
+        base = re.sub(r"\s*\(.*\)", "", term).lower()       # "Regret (of a preference)" -> "regret"
+        acronym = re.search(r"\(([A-Z]{2,})\)", term)
+        found = spelling(base).rstrip("s") in text or (acronym and spelling(acronym.group(1)) in text)
+        assert found, f"the glossary defines {term!r} but no chapter uses it"
