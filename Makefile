@@ -41,6 +41,7 @@ bench: $(STAMP)  ## side-by-side benchmarks against reference libraries (benchma
 	$(BIN)/python benchmarks/ppo_vs_sb3.py --seeds 0 1 2 3 4 --out benchmarks/ppo_vs_sb3.md
 	$(BIN)/python benchmarks/gpt_throughput.py --out benchmarks/gpt_throughput.md
 	$(BIN)/python benchmarks/dpo_vs_trl.py --out benchmarks/dpo_vs_trl
+	$(BIN)/python benchmarks/grpo_vs_trl.py
 
 clean:
 	rm -rf _build .pytest_cache
