@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import torch
 
 from minimal.config import TrainConfig, param
-from minimal.gpt import GPT, CharTokenizer, GPTConfig
+from minimal.gpt import GPT, CharTokenizer, GPTConfig, check_heads_divide_width
 from minimal.train import History, one_thread, train
 
 # ------------------------------------------------------------------ the format
@@ -258,8 +258,7 @@ class SFTConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
+        check_heads_divide_width(self)
 
 
 def make_model(cfg: SFTConfig) -> GPT:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from minimal.config import TrainConfig, param
-from minimal.gpt import GPT
+from minimal.gpt import GPT, check_heads_divide_width
 from minimal.preference_bandit import dpo_loss, ipo_loss
 from minimal.reward_model import (PROMPT_ID, gold_reward, make_preference_data, make_reference,
                                   sample_responses, with_prompt)
@@ -79,8 +79,7 @@ class DPOConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not a multiple of n_head = {self.n_head}")
+        check_heads_divide_width(self)
 
 
 @torch.no_grad()

@@ -32,7 +32,7 @@ from torch import nn
 from minimal.bandits import (Bandit, Trajectory, check_horizon, compare_baselines,
                              sample_bandits)
 from minimal.config import TrainConfig, param
-from minimal.gpt import GPT, GPTConfig
+from minimal.gpt import GPT, GPTConfig, check_heads_divide_width
 from minimal.seeding import seed_everything
 from minimal.train import History, resolve_device, train
 
@@ -74,8 +74,7 @@ class DPTConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
+        check_heads_divide_width(self)
 
     def model_config(self) -> GPTConfig:
         # vocab_size = K: the tied output head of GPT scores the K arms

@@ -85,6 +85,15 @@ class GPTConfig:
             raise ConfigError(f"GPTConfig.dropout = {self.dropout!r}: must be in [0, 1)")
 
 
+def check_heads_divide_width(cfg) -> None:
+    """Config rule of every trainer that builds a GPT: the heads split the width evenly.
+
+    Call it from a config's ``check``; it fails through ``cfg.fail``, which names the config.
+    """
+    if cfg.n_embd % cfg.n_head:
+        cfg.fail(f"n_embd = {cfg.n_embd} is not divisible by n_head = {cfg.n_head}")
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention with a causal mask (eq. ``attention``)."""
 
@@ -255,8 +264,7 @@ class CharLMConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
+        check_heads_divide_width(self)
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from minimal.config import TrainConfig, param
-from minimal.gpt import GPT, GPTConfig
+from minimal.gpt import GPT, GPTConfig, check_heads_divide_width
 from minimal.icl_tasks import (generalizing_predictor, kl, memorizing_predictor,
                                sample_sequences, sample_tasks)
 from minimal.train import History, train
@@ -73,8 +73,7 @@ class ICLConfig(TrainConfig):
         if self.resume:
             self.fail("resume = True is not supported: the snapshots along training are "
                       "not checkpointed, so a resumed trajectory would be misaligned")
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
+        check_heads_divide_width(self)
 
     def model_config(self) -> GPTConfig:
         return GPTConfig(vocab_size=self.K, block_size=self.seq_len, n_layer=self.n_layer,

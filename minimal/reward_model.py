@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minimal.config import TrainConfig, param
-from minimal.gpt import GPT, CharTokenizer, GPTConfig
+from minimal.gpt import GPT, CharTokenizer, GPTConfig, check_heads_divide_width
 from minimal.train import resolve_device, train
 
 ALPHABET = ">abcdefgh"  # '>' is the prompt token
@@ -149,8 +149,7 @@ class RewardModelConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not a multiple of n_head = {self.n_head}")
+        check_heads_divide_width(self)
 
 
 def train_reward_model(cfg: RewardModelConfig) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from minimal import dpo
 from minimal import reward_model as rm
 from minimal.config import TrainConfig, param
 from minimal.dpo import response_token_logprobs
-from minimal.gpt import GPT
+from minimal.gpt import GPT, check_heads_divide_width
 from minimal.policy_gradient import gae
 from minimal.train import History, resolve_device, train
 
@@ -85,8 +85,7 @@ class RLHFConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.n_embd % self.n_head:
-            self.fail(f"n_embd = {self.n_embd} is not a multiple of n_head = {self.n_head}")
+        check_heads_divide_width(self)
         if self.steps % self.ppo_epochs:
             self.fail(f"steps = {self.steps} is not a multiple of ppo_epochs = {self.ppo_epochs}")
         if self.ckpt_dir is not None and self.ckpt_every % self.ppo_epochs:

@@ -54,7 +54,7 @@ def test_bad_inputs_are_named():
         rlhf_ppo.RLHFConfig(ckpt_dir="ckpt", ckpt_every=6, ppo_epochs=4)
     with pytest.raises(ConfigError, match="kl_coef"):
         rlhf_ppo.RLHFConfig(kl_coef=-0.1)
-    with pytest.raises(ConfigError, match="not a multiple of n_head"):
+    with pytest.raises(ConfigError, match="not divisible by n_head"):
         rlhf_ppo.RLHFConfig(n_embd=30, n_head=4)
     with pytest.raises(ValueError, match="window must be"):
         rlhf_ppo.overoptimization_curve(None, window=0)

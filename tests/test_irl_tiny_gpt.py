@@ -37,7 +37,7 @@ def test_gold_reward_and_bad_inputs():
     assert reward_model.gold_reward(y).tolist() == [1.0, -4.0]  # 2-1; 1-3-2 (three h in a row)
     with pytest.raises(ValueError, match="responses must be"):
         reward_model.gold_reward(torch.zeros(4, dtype=torch.long))
-    with pytest.raises(ConfigError, match="not a multiple of n_head"):
+    with pytest.raises(ConfigError, match="not divisible by n_head"):
         dpo.DPOConfig(n_embd=30, n_head=4)
     with pytest.raises(ConfigError, match="loss"):
         dpo.DPOConfig(loss="kto")
