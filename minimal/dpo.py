@@ -114,8 +114,10 @@ def train_dpo(cfg: DPOConfig) -> dict[str, Any]:
             loss = dpo_loss(logp_w, logp_l, ref_w, ref_l, cfg.beta)
         else:
             loss = ipo_loss(logp_w, logp_l, ref_w, ref_l, cfg.tau)
+        # h = difference of the log-ratios; DPO's implicit reward margin is beta * h, IPO
+        # pulls h towards 1 / (2 tau), so h itself is the number both losses share
         margin = ((logp_w - ref_w) - (logp_l - ref_l)).detach()  # (B,) h
-        return loss, {"reward_margin": float(cfg.beta * margin.mean()),
+        return loss, {"logratio_margin": float(margin.mean()),
                       "reward_accuracy": float((margin > 0).float().mean())}
 
     before = score_policy(reference, reference, cfg.n_eval, cfg.response_len, seed=99)
