@@ -2,8 +2,9 @@
 
 Reinforcement learning from a verifiable reward, read top to bottom: config
 and the named recipes, group rollouts, advantages, the clipped loss, the loop,
-the ablation helper.  Equation labels refer to chapter 2, section "GRPO and
-its tricks":
+the ablation helper.  Equation labels refer to chapter 2, sections "GRPO on a
+tiny GPT: reinforcement from a verifier" and "Tricks or traps: which GRPO switches
+matter?":
 
 * group sampling: ``G`` responses per prompt from the current policy, each
   scored by the verifier (eq. ``verifiable-reward`` in :mod:`minimal.arithmetic`);
@@ -40,7 +41,7 @@ from minimal.arithmetic import (SFTConfig, Problems, accuracy, held_out, respons
                                 reward, sample, sample_problems, train_sft, verify)
 from minimal.config import TrainConfig, param
 from minimal.gpt import GPT
-from minimal.train import History, one_thread, train
+from minimal.train import History, one_thread, resolve_device, train
 
 
 # ---------------------------------------------------------------------- config
@@ -93,9 +94,15 @@ class GRPOConfig(TrainConfig):
         super().check()
         if self.updates_per_batch > self.steps:
             self.fail(f"updates_per_batch = {self.updates_per_batch} exceeds steps = {self.steps}")
+        if self.resume:
+            # checkpoints hold the policy and optimizer, not the rollout sampler's state
+            # (its step, current batch, sample count, evaluations; PCL's value model), so a
+            # resumed run would not continue the same run: refuse rather than diverge
+            self.fail("resume = True is not supported: the rollout sampler's state is not "
+                      "checkpointed (checkpoints are for inspecting a run, not continuing it)")
 
     def sft_config(self) -> SFTConfig:
-        """The warm-up run that matches this config's scale (gpu preset -> bigger model)."""
+        """The warm-up run for this config: the SFT gpu preset's bigger model from 5 digits up."""
         big = self.digits >= 5
         return SFTConfig.from_preset("gpu" if big else "laptop", digits=self.digits,
                                      steps=self.sft_steps, seed=self.seed, device=self.device,
@@ -212,8 +219,9 @@ def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
         kept = n_tok > 0
         loss = ((per_token * m).sum(1)[kept] / n_tok[kept]).sum() / kept.sum().clamp(min=1)
     with torch.no_grad():
-        clipfrac = (((ratio - 1).abs() > torch.where(adv > 0, cfg.clip_high, cfg.clip_low))
-                    .float() * m).sum() / m.sum().clamp(min=1)
+        # a token is clipped when the clip is active for its advantage's sign
+        active = (adv > 0) & (ratio > 1 + cfg.clip_high) | (adv < 0) & (ratio < 1 - cfg.clip_low)
+        clipfrac = (active.float() * m).sum() / m.sum().clamp(min=1)
         approx_kl = ((batch.logp_old - logp) * m).sum() / m.sum().clamp(min=1)
         entropy = (-batch.logp_old * m).sum() / m.sum().clamp(min=1)  # sampled-token estimate
     return loss, {"clipfrac": clipfrac.item(), "approx_kl": approx_kl.item(),
@@ -283,8 +291,10 @@ def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) 
         return loss, {**metrics, **batch.stats}
 
     with one_thread():
+        device = resolve_device(cfg.device)
+        policy.to(device)  # train() would move it too, but the sampler needs it now
         if reference is not None:
-            reference.to(next(policy.parameters()).device)
+            reference.to(device)
         history = train(policy, cfg, sampler, loss_fn, desc="GRPO")
         sampler.evaluate()  # at step == cfg.steps
     return GRPOResult(policy, history, sampler.eval_steps, sampler.eval_accuracy,

@@ -1,7 +1,7 @@
 """RLHF with PPO and a KL penalty to the reference, on the tiny GPT.
 
-Chapter "Inverse RL for alignment", section "RLHF with PPO, over-optimization,
-and PPO vs DPO".  The synthetic setting is the one of :mod:`minimal.reward_model`
+Chapter "Inverse RL for alignment", section "RLHF with PPO, reward
+over-optimization, and PPO vs DPO".  The synthetic setting is the one of :mod:`minimal.reward_model`
 (prompt ``>``, responses of letters, a gold reward r* in code, Bradley-Terry
 pairs sampled from pi_ref).  The pipeline of InstructGPT, in miniature:
 
@@ -277,11 +277,16 @@ def matched_kl_table(seed: int, dpo_betas=(1.0, 0.3), ppo: RLHFConfig | None = N
     directly, PPO through the reward model fitted on them.  Returns one row per beta.
     """
     ppo = (ppo or RLHFConfig(kl_coef=0.02, steps=200)).replace(seed=seed)
+    if ppo.rater_bias != 0:
+        raise ValueError(f"matched_kl_table needs unbiased raters (rater_bias = 0, got "
+                         f"{ppo.rater_bias}): DPO's pairs are labelled by the gold reward")
     ppo_res = train_rlhf(ppo)
+    # DPO gets the same pairs (seed, number, response length) and the same network shape
+    same = dict(seed=seed, n_pairs=ppo.rm_pairs, response_len=ppo.response_len,
+                n_layer=ppo.n_layer, n_head=ppo.n_head, n_embd=ppo.n_embd)
     rows = []
     for beta in dpo_betas:
-        d = dpo.train_dpo(dpo.DPOConfig(seed=seed, beta=beta, n_pairs=ppo.rm_pairs,
-                                        **(dpo_overrides or {})))
+        d = dpo.train_dpo(dpo.DPOConfig(beta=beta, **{**same, **(dpo_overrides or {})}))
         kl = d["after"]["kl"]
         rows.append({"beta": beta, "kl": kl, "reference_gold": d["before"]["gold_reward"],
                      "dpo_gold": d["after"]["gold_reward"],

@@ -67,7 +67,7 @@ from test_rl_basics_policy_gradient import TEST_STEPS as PG_STEPS
 from test_rl_basics_tabular import optimal_fraction
 from test_rl_basics_token_mdp import PROMPT, RESPONSES, REWARDS, tiny_gpt
 
-pytestmark = pytest.mark.slow
+# Only the 10-seed sweep is slow; the registry check below is cheap and runs in CI too.
 
 SEEDS = tuple(range(10))
 MIN_PASS = 8  # a claim must hold for at least 8 of the 10 seeds
@@ -718,6 +718,7 @@ def _params():
         yield pytest.param(c, id=c.key, marks=marks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("claim", list(_params()))
 def test_claim_holds_for_most_seeds(claim: Claim):
     start = time.time()

@@ -145,3 +145,11 @@ def test_sft_cli_smoke(capsys):
                            "warmup_steps=1", "batch_size=8", "n_layer=1", "n_embd=16",
                            "eval_size=8", "ckpt_dir=none", "progress=false"])
     assert "held-out pass@1" in capsys.readouterr().out and 0 <= res.accuracy <= 1
+
+
+def test_resume_is_refused_because_the_sampler_state_is_not_checkpointed():
+    from minimal.prompt_curriculum import PCLConfig
+
+    for cls in (grpo.GRPOConfig, PCLConfig):
+        with pytest.raises(ConfigError, match="resume = True is not supported"):
+            cls.from_preset("gpu", resume=True)

@@ -83,7 +83,12 @@ def question_text(body: str) -> str:
                     if line.strip() and not line.startswith(":"))
 
 
+ROLE = re.compile(r"\{[a-z:-]+\}`[^`]*`")  # a MyST role such as {eq}`label`: not code
+CODE = re.compile(r"`[^`]*`")
+
+
 def kind_of(body: str) -> str:
+    body = ROLE.sub("ROLE", body)
     tag = KIND_TAG.match(question_text(body))
     if tag:
         return "coding" if "cod" in (tag.group(1) + tag.group(2)).lower() else "pen and paper"
@@ -97,7 +102,8 @@ def first_sentence(body: str) -> str:
     sentence = text
     for match in re.finditer(r"[.?!](\s|$)", text):
         head = text[:match.start() + 1]
-        if (head.count("$") % 2 == 0 and head.count("`") % 2 == 0
+        bare = CODE.sub("", head)  # a `$` inside code is not math
+        if (bare.count("$") % 2 == 0 and head.count("`") % 2 == 0
                 and not head.endswith(ABBREVIATIONS) and len(head) >= 40):
             sentence = head  # the first full stop outside math and code, past a short title
             break
@@ -116,7 +122,8 @@ def collect(page: str) -> list[Exercise]:
             raise ValueError(f"{page}: an exercise has no :label: ({first_sentence(body)!r})")
         label = label.group(1)
         following = blocks[i + 1] if i + 1 < len(blocks) else None
-        if (following is None or following[0] != "solution" or label not in following[1]
+        if (following is None or following[0] != "solution"
+                or following[1].split("}", 1)[1].strip() != label
                 or not re.search(r"^:class:\s*dropdown", following[2], re.MULTILINE)):
             raise ValueError(f"{page}: exercise {label} must be followed at once by "
                              f"```{{solution}} {label} with :class: dropdown")

@@ -3,7 +3,8 @@
 jupyter-book 1.x registers sphinx-thebe's inline configuration script twice, so every
 page declared `const THEBE_JS_URL` twice and the browser reported a SyntaxError (the
 browser tests in tests/test_browser.py caught it).  This drops exact repeats from the
-page's script list just before the page is written; nothing else changes.
+page's script list when the page's context is built (every extension has registered its
+scripts by then: sphinx-thebe does it before the documents are read); nothing else changes.
 """
 
 from __future__ import annotations
