@@ -94,12 +94,10 @@ class GRPOConfig(TrainConfig):
         super().check()
         if self.updates_per_batch > self.steps:
             self.fail(f"updates_per_batch = {self.updates_per_batch} exceeds steps = {self.steps}")
-        if self.resume:
-            # checkpoints hold the policy and optimizer, not the rollout sampler's state
-            # (its step, current batch, sample count, evaluations; PCL's value model), so a
-            # resumed run would not continue the same run: refuse rather than diverge
-            self.fail("resume = True is not supported: the rollout sampler's state is not "
-                      "checkpointed (checkpoints are for inspecting a run, not continuing it)")
+        if self.ckpt_dir and self.ckpt_every % self.updates_per_batch:
+            # a checkpoint then falls between rollouts, so no rollout batch needs saving
+            self.fail(f"ckpt_every = {self.ckpt_every} is not a multiple of "
+                      f"updates_per_batch = {self.updates_per_batch}")
 
     def sft_config(self) -> SFTConfig:
         """The warm-up run for this config: the SFT gpu preset's bigger model from 5 digits up."""
@@ -258,6 +256,16 @@ class Sampler:
         self.eval_steps.append(self.step)
         self.eval_accuracy.append(accuracy(self.policy, self.test, self.cfg.digits, seed=1))
 
+    def state_dict(self) -> dict:
+        """What a checkpoint needs to resume: counters and evaluations (checkpoints fall
+        between rollouts, so the current batch is never needed)."""
+        return {"step": self.step, "samples": self.samples,
+                "eval_steps": list(self.eval_steps), "eval_accuracy": list(self.eval_accuracy)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.samples = int(state["step"]), int(state["samples"])
+        self.eval_steps, self.eval_accuracy = list(state["eval_steps"]), list(state["eval_accuracy"])
+
     def __call__(self, gen: torch.Generator) -> RolloutBatch:
         if self.step % self.cfg.eval_every == 0:
             self.evaluate()
@@ -295,7 +303,7 @@ def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) 
         policy.to(device)  # train() would move it too, but the sampler needs it now
         if reference is not None:
             reference.to(device)
-        history = train(policy, cfg, sampler, loss_fn, desc="GRPO")
+        history = train(policy, cfg, sampler, loss_fn, desc="GRPO", extra=sampler)
         sampler.evaluate()  # at step == cfg.steps
     return GRPOResult(policy, history, sampler.eval_steps, sampler.eval_accuracy,
                       sampler.eval_accuracy[0], sampler.eval_accuracy[-1], sampler.samples, cfg)

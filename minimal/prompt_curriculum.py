@@ -91,6 +91,21 @@ class CurriculumSampler(Sampler):
         torch.manual_seed(cfg.seed)
         self.value = ValueModel(pool.prompts.size(1), cfg.value_hidden)
         self.value_opt = torch.optim.Adam(self.value.parameters(), lr=cfg.value_lr)
+        self.samples_at_eval: list[int] = []  # responses generated before each evaluation
+
+    def evaluate(self) -> None:
+        self.samples_at_eval.append(self.samples)
+        super().evaluate()
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "samples_at_eval": list(self.samples_at_eval),
+                "value": self.value.state_dict(), "value_opt": self.value_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.samples_at_eval = list(state["samples_at_eval"])
+        self.value.load_state_dict(state["value"])
+        self.value_opt.load_state_dict(state["value_opt"])
 
     def choose(self, gen: torch.Generator) -> RolloutBatch:
         cfg = self.cfg
@@ -143,21 +158,14 @@ def train_pcl(cfg: PCLConfig, start: GPT | None = None) -> PCLResult:
     """GRPO with the prompt curriculum ``cfg.strategy``; same loop and loss as :mod:`minimal.grpo`."""
     pool = sample_problems(cfg.pool_size, cfg.digits,
                            gen=torch.Generator().manual_seed(10_000 + cfg.seed))
-    samples_at_eval: list[int] = []
+    made = []
 
-    def make_sampler(policy, reference, cfg_, prompts, test):
-        s = CurriculumSampler(policy, reference, cfg, test, pool)
-        evaluate = s.evaluate
-
-        def evaluate_and_count():
-            samples_at_eval.append(s.samples)
-            evaluate()
-        s.evaluate = evaluate_and_count
-        make_sampler.sampler = s
-        return s
+    def make_sampler(policy, reference, cfg_, prompts, test):  # prompts: the pool replaces them
+        made.append(CurriculumSampler(policy, reference, cfg_, test, pool))
+        return made[0]
 
     res = train_grpo(cfg, start, make_sampler=make_sampler)
-    return PCLResult(res, samples_at_eval, make_sampler.sampler.value)
+    return PCLResult(res, made[0].samples_at_eval, made[0].value)
 
 
 def samples_to_reach(result: PCLResult, target: float) -> float:

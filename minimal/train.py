@@ -124,7 +124,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                          f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
 
-def _state(model, opt, gen, step, history, cfg) -> dict:
+def _state(model, opt, gen, step, history, cfg, extra=None) -> dict:
     state = {
         "format": CHECKPOINT_FORMAT,
         "config": cfg.to_dict(),
@@ -137,10 +137,12 @@ def _state(model, opt, gen, step, history, cfg) -> dict:
     }
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    if extra is not None:
+        state["extra"] = extra.state_dict()  # a trainer's own state between steps
     return state
 
 
-def _restore(state, model, opt, gen, cfg, path) -> tuple[int, History]:
+def _restore(state, model, opt, gen, cfg, path, extra=None) -> tuple[int, History]:
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected "
                          f"{CHECKPOINT_FORMAT}; it was written by another version of the code")
@@ -156,6 +158,11 @@ def _restore(state, model, opt, gen, cfg, path) -> tuple[int, History]:
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if extra is not None:
+        if "extra" not in state:
+            raise ValueError(f"{path} has no trainer state to resume from; it was written "
+                             "by a run of another trainer")
+        extra.load_state_dict(state["extra"])
     history = History(list(state["history"]["steps"]),
                       {k: list(v) for k, v in state["history"]["metrics"].items()})
     return int(state["step"]), history
@@ -185,6 +192,7 @@ def train(
     get_batch: Callable[[torch.Generator], Batch],
     loss_fn: LossFn,
     desc: str = "train",
+    extra=None,
 ) -> History:
     """Run ``cfg.steps`` optimizer steps of ``loss_fn`` on batches from ``get_batch``.
 
@@ -195,6 +203,11 @@ def train(
     with the same parameters as a run that was never interrupted.  Resuming
     from a checkpoint written with other settings (beyond ``RESUME_MAY_CHANGE``)
     is an error that lists the differences.
+
+    ``extra`` is for trainers whose ``get_batch`` keeps state between steps (an RL
+    sampler, a value model): any object with ``state_dict()`` and
+    ``load_state_dict(state)``; its state goes into every checkpoint and comes back on
+    resume, so that those runs resume exactly too.
     """
     device = resolve_device(cfg.device)
     model.to(device)
@@ -203,7 +216,7 @@ def train(
     history, start = History(), 0
     ckpt = Path(cfg.ckpt_dir) / "latest.pt" if cfg.ckpt_dir else None
     if cfg.resume and ckpt is not None and ckpt.exists():
-        start, history = _restore(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt)
+        start, history = _restore(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt, extra)
     use_bf16 = cfg.dtype == "bfloat16"
 
     model.train()
@@ -222,7 +235,7 @@ def train(
             history.record(done, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"], **metrics})
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            save_checkpoint(ckpt, _state(model, opt, gen, done, history, cfg))
+            save_checkpoint(ckpt, _state(model, opt, gen, done, history, cfg, extra))
     bar.close()
     model.eval()
     return history

@@ -147,9 +147,41 @@ def test_sft_cli_smoke(capsys):
     assert "held-out pass@1" in capsys.readouterr().out and 0 <= res.accuracy <= 1
 
 
-def test_resume_is_refused_because_the_sampler_state_is_not_checkpointed():
-    from minimal.prompt_curriculum import PCLConfig
+@pytest.mark.parametrize("trainer", ["grpo", "pcl"])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(trainer, tmp_path, monkeypatch):
+    """The sampler's counters and evaluations (and PCL's value model) are checkpointed too."""
+    from minimal import prompt_curriculum as pc
 
-    for cls in (grpo.GRPOConfig, PCLConfig):
-        with pytest.raises(ConfigError, match="resume = True is not supported"):
-            cls.from_preset("gpu", resume=True)
+    tiny = {**TINY, "steps": 8, "eval_every": 2, "updates_per_batch": 2}
+    if trainer == "grpo":
+        cls, run, sampler_cls = GRPOConfig, grpo.train_grpo, grpo.Sampler
+    else:
+        cls, run, sampler_cls = pc.PCLConfig, pc.train_pcl, pc.CurriculumSampler
+        tiny["pool_size"] = 64
+    straight = run(cls.from_preset("laptop", **tiny))
+    cfg = cls.from_preset("laptop", **tiny, ckpt_dir=str(tmp_path), ckpt_every=4)
+    step_once = sampler_cls.__call__
+
+    def crash_at_step_6(self, gen):
+        if self.step == 6:
+            raise KeyboardInterrupt  # dies after the step-4 checkpoint
+        return step_once(self, gen)
+
+    with monkeypatch.context() as m:
+        m.setattr(sampler_cls, "__call__", crash_at_step_6)
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg)
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 4
+    resumed = run(cfg.replace(resume=True))
+    a, b = (straight, resumed) if trainer == "grpo" else (straight.grpo, resumed.grpo)
+    assert (b.eval_steps, b.eval_accuracy, b.samples) == (a.eval_steps, a.eval_accuracy, a.samples)
+    assert b.history.metrics == a.history.metrics
+    for (name, x), y in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
+        assert torch.equal(x, y), name
+    if trainer == "pcl":
+        assert resumed.samples_at_eval == straight.samples_at_eval
+
+
+def test_checkpoints_must_fall_between_rollouts():
+    with pytest.raises(ConfigError, match="ckpt_every = 3 is not a multiple of updates_per_batch = 2"):
+        GRPOConfig(ckpt_dir="x", ckpt_every=3, updates_per_batch=2)
