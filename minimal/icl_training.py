@@ -70,9 +70,6 @@ class ICLConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
-        if self.resume:
-            self.fail("resume = True is not supported: the snapshots along training are "
-                      "not checkpointed, so a resumed trajectory would be misaligned")
         check_heads_divide_width(self)
 
     def model_config(self) -> GPTConfig:
@@ -106,6 +103,24 @@ class ICLRun:
         return (self.d_G - self.d_M) / (self.d_G + self.d_M)
 
 
+class Snapshots:
+    """The network's predictions taken along training, with the step counter.
+
+    Checkpointed with the model (``train(..., extra=...)``), so a resumed run continues
+    the same trajectory of snapshots.
+    """
+
+    def __init__(self):
+        self.step, self.steps, self.probs = 0, [], []  # probs: one (n, T, K) per snapshot
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "steps": list(self.steps), "probs": list(self.probs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.steps, self.probs = list(state["steps"]), list(state["probs"])
+
+
 @torch.no_grad()
 def predict(model: GPT, x: torch.Tensor) -> torch.Tensor:
     """Next-symbol distributions after each prefix: (n, T) -> (n, T, K), float64."""
@@ -127,32 +142,31 @@ def train_icl(cfg: ICLConfig) -> ICLRun:
 
     torch.manual_seed(cfg.seed)
     model = GPT(cfg.model_config())
-    snapshots: list[torch.Tensor] = []
-    steps: list[int] = []
-    calls = {"step": 0}
+    snaps = Snapshots()
 
     def snapshot():
-        steps.append(calls["step"])
-        snapshots.append(predict(model, x_eval).float())
+        snaps.steps.append(snaps.step)
+        snaps.probs.append(predict(model, x_eval).float())
 
     def get_batch(gen):
         x, _ = sample_sequences(tasks, cfg.batch_size, cfg.seq_len + 1, gen)  # (B, T+1)
         return x[:, :-1], x[:, 1:]  # inputs and next-symbol targets, each (B, T)
 
     def loss_fn(model, batch):
-        if calls["step"] % cfg.eval_every == 0:
-            snapshot()  # the network after calls["step"] updates
-        calls["step"] += 1
+        if snaps.step % cfg.eval_every == 0:
+            snapshot()  # the network after snaps.step updates
+        snaps.step += 1
         x, y = batch
         device = next(model.parameters()).device
         logits, _ = model(x.to(device))  # (B, T, K)
         loss = F.cross_entropy(logits.reshape(-1, cfg.K).float(), y.to(device).reshape(-1))
         return loss, {}
 
-    history = train(model, cfg, get_batch, loss_fn, desc=f"ICL D={cfg.D}")
+    history = train(model, cfg, get_batch, loss_fn, desc=f"ICL D={cfg.D}", extra=snaps)
+    steps = snaps.steps
     if steps[-1] != cfg.steps:
         snapshot()  # the trained network
-    probs = torch.stack(snapshots)  # (S, n, T, K)
+    probs = torch.stack(snaps.probs)  # (S, n, T, K)
     d_M = np.array([float(kl(M, p.double()).mean()) for p in probs])
     d_G = np.array([float(kl(G, p.double()).mean()) for p in probs])
     return ICLRun(cfg, tasks, steps, probs, M, G, tasks[task_eval], d_M, d_G, history)

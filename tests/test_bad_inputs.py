@@ -26,5 +26,5 @@ def test_config_and_environment_errors_name_the_field():
         DeltaConfig(dim=4)
     with pytest.raises(ValueError, match=r"cell_rewards has unknown cell characters \['goal'\]"):
         GridWorld("open", cell_rewards={"goal": 5.0})
-    with pytest.raises(ConfigError, match="resume = True is not supported"):
-        ICLConfig.from_preset("gpu", resume=True)
+    with pytest.raises(ConfigError, match="ICLConfig.D = 0: must be greater than 0"):
+        ICLConfig.from_preset("gpu", D=0)

@@ -55,3 +55,28 @@ def test_power_law_fit_and_model_transition_are_exact_on_synthetic_data():
     N = fit.transition(delta_L=0.05, delta_K=9.0)
     assert fit.log_odds(N, 0.05, 9.0) == pytest.approx(0.0, abs=1e-9)
     assert fit.weight(N, 0.05, 9.0) == pytest.approx(0.5)
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    """The snapshots along training are checkpointed with the model (train(..., extra=...))."""
+    tiny = {**TINY, "steps": 30}
+    straight = icl_training.train_icl(ICLConfig.from_preset("laptop", **tiny))
+    cfg = ICLConfig.from_preset("laptop", **tiny, ckpt_dir=str(tmp_path), ckpt_every=10)
+    predict = icl_training.predict
+    calls = {"n": 0}
+
+    def crash_on_the_third_snapshot(model, x):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the snapshot at step 20, after the step-20 checkpoint
+            raise KeyboardInterrupt
+        return predict(model, x)
+
+    with monkeypatch.context() as m:
+        m.setattr(icl_training, "predict", crash_on_the_third_snapshot)
+        with pytest.raises(KeyboardInterrupt):
+            icl_training.train_icl(cfg)
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 20
+    resumed = icl_training.train_icl(cfg.replace(resume=True))
+    assert resumed.steps == straight.steps == [0, 10, 20, 30]
+    assert torch.equal(resumed.probs, straight.probs)
+    assert resumed.history.metrics == straight.history.metrics
