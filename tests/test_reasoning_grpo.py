@@ -94,9 +94,35 @@ def test_token_and_sequence_aggregation_weigh_responses_differently():
     tok, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="token"))
     assert seq.item() == pytest.approx(0.0, abs=1e-6)  # (-1 + 1) / 2
     assert tok.item() == pytest.approx((-2 + 4) / 6, abs=1e-6)  # the long failure weighs more
-    filtered = GRPOConfig(overlong_filter=True)
-    assert filtered.overlong_filter and RECIPES["Lite PPO"] == {"adv_norm": "batch",
-                                                               "loss_agg": "token"}
+    assert RECIPES["Lite PPO"] == {"adv_norm": "batch", "loss_agg": "token"}
+
+    # the KL term is the k3 estimator exp(r) - r - 1 of eq. grpo-loss, r = log pi_ref - log pi
+    d, c = 0.3, 0.05
+    no_pg = RolloutBatch(tokens, mask, torch.zeros(2), logp_old, logp_old - d,
+                         torch.tensor([0.5]), {})
+    kl, _ = grpo_loss(model, no_pg, GRPOConfig(loss_agg="sequence", kl_coef=c))
+    assert kl.item() == pytest.approx(c * (math.exp(-d) + d - 1), rel=1e-4)
+
+    # clip-higher: a ratio of 1.25 is clipped for a positive advantage under clip_high = 0.2
+    # but not under 0.28, and never for a negative advantage (the low clip is below 1)
+    for adv, clip_high, expected in ((1.0, 0.2, 1.0), (1.0, 0.28, 0.0), (-1.0, 0.2, 0.0)):
+        moved = RolloutBatch(tokens, mask, torch.full((2,), adv), logp_old - math.log(1.25),
+                             None, torch.tensor([0.5]), {})
+        _, metrics = grpo_loss(model, moved, GRPOConfig(clip_high=clip_high))
+        assert metrics["clipfrac"] == pytest.approx(expected), (adv, clip_high)
+
+
+def test_pass_at_k_is_the_unbiased_estimator(monkeypatch):
+    """1 - C(n - c, k) / C(n, k) per prompt, averaged: checked with a stubbed verifier."""
+    n, correct = 8, [0, 1, 3, 8]  # correct samples out of n for four prompts
+    problems = arithmetic.held_out(4, 2)
+    pattern = torch.tensor([[i < c for i in range(n)] for c in correct]).view(-1)
+    monkeypatch.setattr(arithmetic, "sample", lambda model, prompts, digits, gen: prompts)
+    monkeypatch.setattr(arithmetic, "verify", lambda responses, probs: pattern.float())
+    got = pass_at_k(None, problems, 2, ks=(1, 2, 4, 8), n=n)
+    for k in (1, 2, 4, 8):
+        want = np.mean([1 - math.comb(n - c, k) / math.comb(n, k) for c in correct])
+        assert got[k] == pytest.approx(want), k
 
 
 # -------------------------------------------------------------------- claims
