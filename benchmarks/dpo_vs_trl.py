@@ -161,7 +161,7 @@ def main(argv=None) -> None:
                     "gold_reward": ""})
     machine = (f"{platform.machine()}, {torch.get_num_threads()} torch thread, torch {torch.__version__}, "
                f"transformers {transformers.__version__}, trl {trl.__version__}")
-    lines = [f"| implementation | train seconds | pairs/s | final DPO loss | gold reward after |",
+    lines = ["| implementation | train seconds | pairs/s | final DPO loss | gold reward after |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['impl']} | {r['seconds']:.1f} | {r['pairs_per_s']:.0f} | {r['final_loss']:.3f} | "
               f"{r['gold_reward']:.2f} |" for r in rows]

@@ -1,7 +1,6 @@
 """The book builds strictly, offline, with a Colab button and install cell on every notebook."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,15 +15,15 @@ REPO_URL = CONFIG["repository"]["url"]
 NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if "_build" not in p.parts)
 
 
-def toc_files() -> set[str]:
-    """Every file the table of contents lists, chapters and their sections."""
+def toc_files() -> list[str]:
+    """Every file the table of contents lists, chapters and their sections, in book order."""
     def walk(entries):
         for entry in entries:
             yield entry["file"]
             yield from walk(entry.get("sections", []))
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return {f for part in toc["parts"] for f in walk(part["chapters"])}
+    return [f for part in toc["parts"] for f in walk(part["chapters"])]
 
 
 def test_every_notebook_is_in_the_toc():

@@ -32,24 +32,14 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from test_book import toc_files  # pytest puts tests/ on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 SCREENSHOTS = Path(os.environ.get("BOOK_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
 
 
-def toc_pages() -> list[str]:
-    """Every page the table of contents lists, as its path without suffix."""
-    def walk(entries):
-        for entry in entries:
-            yield entry["file"]
-            yield from walk(entry.get("sections", []))
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"], *(f for part in toc["parts"] for f in walk(part["chapters"]))]
-
-
-PAGES = toc_pages()
+PAGES = [yaml.safe_load((ROOT / "_toc.yml").read_text())["root"], *toc_files()]
 NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / f"{p}.ipynb").is_file()]
 CHAPTER_FIRST_PAGES = [p for p in PAGES if re.fullmatch(r"chapters/\d\d_[a-z_]+/index", p)]
 
