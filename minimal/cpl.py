@@ -69,8 +69,7 @@ class CPLConfig(TrainConfig):
     presets: ClassVar = {
         "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_mdps": 200, "n_pairs": 3000,
-                "steps": 600, "lr": 0.1, "warmup_steps": 20, "weight_decay": 0.0,
-                "grad_clip": 0.0, "log_every": 50, "progress": False,
+                "steps": 600, "warmup_steps": 20, "log_every": 50,
                 "ckpt_dir": "checkpoints/cpl", "ckpt_every": 200},
     }
 

@@ -63,8 +63,7 @@ class ICLConfig(TrainConfig):
         # wider model, longer contexts, more snapshots (not yet timed on a GPU)
         "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 20000, "batch_size": 128,
                 "K": 8, "seq_len": 32, "n_layer": 4, "n_head": 4, "n_embd": 128,
-                "lr": 1e-3, "warmup_steps": 200, "min_lr_ratio": 1.0, "weight_decay": 0.0,
-                "eval_every": 250, "n_eval": 512, "log_every": 100,
+                "warmup_steps": 200, "eval_every": 250, "n_eval": 512, "log_every": 100,
                 "ckpt_dir": "checkpoints/icl", "ckpt_every": 2000, "progress": True},
     }
 

@@ -72,9 +72,8 @@ class RewardLearningConfig(TrainConfig):
     presets: ClassVar = {
         "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_mdps": 200,
-                "sizes": "10,30,100,300,1000,3000", "steps": 400, "lr": 0.1,
-                "warmup_steps": 20, "weight_decay": 0.0, "grad_clip": 0.0, "log_every": 50,
-                "progress": False, "ckpt_dir": "checkpoints/reward_learning", "ckpt_every": 200},
+                "sizes": "10,30,100,300,1000,3000", "steps": 400, "warmup_steps": 20,
+                "log_every": 50, "ckpt_dir": "checkpoints/reward_learning", "ckpt_every": 200},
     }
 
     def size_list(self) -> list[int]:
