@@ -16,7 +16,9 @@ The shared loop :func:`minimal.train.train` draws a fresh batch for every
 optimizer step; policy-gradient methods instead alternate *collect a batch of
 rollouts with the current policy* and *take one (REINFORCE) or many (PPO)
 optimizer steps on it*, so this module has its own short loop and reuses the
-shared optimizer, learning-rate schedule, device choice and checkpoint writer.
+shared optimizer, learning-rate schedule, device choice and checkpoints.  Its
+checkpoints also hold the environments' states (:mod:`minimal.env_snapshot`), so
+``resume=true`` continues a killed run exactly where it stopped.
 
     python -m minimal.policy_gradient                         # PPO on CartPole-v1, ~10 s
     python -m minimal.policy_gradient --set algo=reinforce    # same budget, REINFORCE
@@ -37,8 +39,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minimal.config import TrainConfig, param
-from minimal.train import (History, lr_at, make_optimizer, one_thread, resolve_device,
-                           save_checkpoint, update)
+from minimal.env_snapshot import (NotSnapshotable, load_vector_env_state,
+                                  vector_env_state)
+from minimal.train import (History, checkpoint_state, load_checkpoint, lr_at, make_optimizer,
+                           one_thread, resolve_device, restore_checkpoint, save_checkpoint,
+                           update)
 
 
 # ---------------------------------------------------------------------- config
@@ -101,9 +106,6 @@ class PGConfig(TrainConfig):
         if self.algo == "ppo" and self.rollout_size % self.batch_size:
             self.fail(f"batch_size = {self.batch_size} must divide num_envs * num_steps "
                       f"= {self.rollout_size}")
-        if self.resume:
-            self.fail("resume = True is not supported: the environments' states are not "
-                      "checkpointed, so a resumed run could not repeat an uninterrupted one")
 
 
 # ------------------------------------------------------------------- network
@@ -164,23 +166,30 @@ class Rollout:
     values: torch.Tensor     # V(s_t)
     next_values: torch.Tensor  # V(s_{t+1}); the true final state on truncation, 0 on termination
     dones: torch.Tensor      # 1 where the episode ended (terminated or truncated) at step t
-    episode_returns: list[float]
-    episode_end_t: list[int]  # for each finished episode, the rollout step t at which it ended
 
 
 class RolloutCollector:
-    """Steps the vector env with the current policy and tracks episode returns."""
+    """Steps the vector env with the current policy and logs every finished episode.
+
+    Its ``state_dict`` (the environments, the current observations, the running
+    returns and the episode log) goes into checkpoints, so a resumed run sees the
+    same episodes as one that was never interrupted.
+    """
 
     def __init__(self, envs: gym.vector.SyncVectorEnv, seed: int, device: torch.device):
         self.envs, self.device = envs, device
         self.obs = envs.reset(seed=[seed * 1000 + i for i in range(envs.num_envs)])[0]  # (N, obs_dim)
         self.ep_return = np.zeros(envs.num_envs)  # running return of each env's current episode
+        self.env_steps = 0  # all envs together
+        self.episode_returns: list[float] = []  # every finished episode, in order
+        self.episode_end_steps: list[int] = []  # env_steps when each ended
+        self.episode_end_seconds: list[float] = []  # wall time when each ended (benchmarks only)
+        self.clock0 = time.perf_counter()
 
     @torch.no_grad()
     def collect(self, agent: ActorCritic, num_steps: int, gen: torch.Generator) -> Rollout:
         dev, N = self.device, self.envs.num_envs
         obs_buf, final_buf, act_buf, logp_buf, rew_buf, term_buf, done_buf = ([] for _ in range(7))
-        finished, finished_t = [], []
         for t in range(num_steps):
             obs = torch.as_tensor(self.obs, dtype=torch.float32, device=dev)  # (N, obs_dim)
             dist = agent.dist(obs)
@@ -195,8 +204,10 @@ class RolloutCollector:
                     final[i] = info["final_obs"][i]
             self.ep_return += reward
             done = term | trunc
-            finished += [float(r) for r in self.ep_return[done]]
-            finished_t += [t] * int(done.sum())
+            self.env_steps += N  # all N envs step together
+            self.episode_returns += [float(r) for r in self.ep_return[done]]
+            self.episode_end_steps += [self.env_steps] * int(done.sum())
+            self.episode_end_seconds += [time.perf_counter() - self.clock0] * int(done.sum())
             self.ep_return[done] = 0.0
             obs_buf.append(obs), act_buf.append(action), logp_buf.append(dist.log_prob(action))
             final_buf.append(final), rew_buf.append(reward), term_buf.append(term)
@@ -209,7 +220,31 @@ class RolloutCollector:
         next_values = agent.value(as_t(final_buf).flatten(0, 1)).view(num_steps, N)
         next_values = next_values * (1.0 - as_t(term_buf))  # no future after termination
         return Rollout(obs, torch.stack(act_buf), torch.stack(logp_buf), as_t(rew_buf), values,
-                       next_values, as_t(done_buf), finished, finished_t)
+                       next_values, as_t(done_buf))
+
+    def state_dict(self) -> dict:
+        try:
+            envs, why_not = vector_env_state(self.envs), None
+        except NotSnapshotable as exc:  # the run goes on; only resuming it will be refused
+            envs, why_not = None, str(exc)
+        return {"envs": envs, "why_not": why_not, "obs": torch.from_numpy(self.obs.copy()),
+                "ep_return": torch.from_numpy(self.ep_return.copy()),
+                "env_steps": self.env_steps, "episode_returns": list(self.episode_returns),
+                "episode_end_steps": list(self.episode_end_steps),
+                "episode_end_seconds": list(self.episode_end_seconds),
+                "seconds": time.perf_counter() - self.clock0}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["envs"] is None:
+            raise ValueError(f"cannot resume: the checkpoint has no environment states "
+                             f"({state['why_not']})")
+        load_vector_env_state(self.envs, state["envs"])
+        self.obs, self.ep_return = state["obs"].numpy().copy(), state["ep_return"].numpy().copy()
+        self.env_steps = state["env_steps"]
+        self.episode_returns = list(state["episode_returns"])
+        self.episode_end_steps = list(state["episode_end_steps"])
+        self.episode_end_seconds = list(state["episode_end_seconds"])
+        self.clock0 = time.perf_counter() - state["seconds"]
 
 
 # ----------------------------------------------------------------- advantages
@@ -300,22 +335,20 @@ def _train_pg(cfg: PGConfig, desc: str | None) -> PGResult:
         group["foreach"] = True  # one fused update per group: faster for many small tensors
     collector = RolloutCollector(envs, cfg.seed, device)
     use_bf16 = cfg.dtype == "bfloat16"
-    history, result_eps, end_steps, end_secs = History(), [], [], []
-    start = time.perf_counter()
+    history, start = History(), 0
     ckpt = Path(cfg.ckpt_dir) / "latest.pt" if cfg.ckpt_dir else None
+    if cfg.resume and ckpt is not None and ckpt.exists():
+        start, history = restore_checkpoint(load_checkpoint(ckpt), agent, opt, gen, cfg, ckpt,
+                                            extra=collector)
 
-    bar = tqdm(range(cfg.steps), desc=desc or cfg.algo, disable=not cfg.progress, leave=False)
+    bar = tqdm(range(start, cfg.steps), desc=desc or cfg.algo, disable=not cfg.progress,
+               initial=start, total=cfg.steps, leave=False)
     for it in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(it, cfg)
         # ---- collect: num_steps x num_envs transitions with the current policy
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             ro = collector.collect(agent, cfg.num_steps, gen)
-        env_steps = (it + 1) * cfg.rollout_size
-        result_eps += ro.episode_returns
-        # all N envs step together: after rollout step t, it * rollout_size + (t + 1) N steps
-        end_steps += [it * cfg.rollout_size + (t + 1) * cfg.num_envs for t in ro.episode_end_t]
-        end_secs += [time.perf_counter() - start] * len(ro.episode_returns)
         lam = cfg.gae_lambda if cfg.algo == "ppo" else 1.0
         adv, returns = gae(ro.rewards, ro.values, ro.next_values, ro.dones, cfg.gamma, lam)
         flat = dict(obs=ro.obs.flatten(0, 1), actions=ro.actions.flatten(), logp_old=ro.logp.flatten(),
@@ -336,22 +369,21 @@ def _train_pg(cfg: PGConfig, desc: str | None) -> PGResult:
             update(agent, opt, loss, cfg, where=f"iteration {it} ({cfg.algo})")
         done = it + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
-            recent = result_eps[-10:]
-            history.record(done, {"env_steps": env_steps, "loss": loss.item(),
+            recent = collector.episode_returns[-10:]
+            history.record(done, {"env_steps": collector.env_steps, "loss": loss.item(),
                                   "lr": opt.param_groups[0]["lr"],
                                   "episode_return": float(np.mean(recent)) if recent else 0.0,
                                   **metrics})
             bar.set_postfix(ret=f"{history.last('episode_return'):.0f}")
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            save_checkpoint(ckpt, {"model": agent.state_dict(), "optimizer": opt.state_dict(),
-                                   "step": done, "config": cfg.to_dict(),
-                                   "history": {"steps": history.steps,
-                                               "metrics": history.metrics}})
+            save_checkpoint(ckpt, checkpoint_state(agent, opt, gen, done, history, cfg,
+                                                   extra=collector))
     bar.close()
     envs.close()
     agent.eval()
     evals = evaluate(agent, cfg.env_id, cfg.eval_episodes, seed=10_000 + cfg.seed, device=device)
-    return PGResult(agent, history, float(np.mean(evals)), evals, result_eps, end_steps, end_secs)
+    return PGResult(agent, history, float(np.mean(evals)), evals, collector.episode_returns,
+                    collector.episode_end_steps, collector.episode_end_seconds)
 
 
 # ----------------------------------------------------------------- evaluation

@@ -124,7 +124,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                          f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
 
-def _state(model, opt, gen, step, history, cfg, extra=None) -> dict:
+def checkpoint_state(model, opt, gen, step, history, cfg, extra=None) -> dict:
+    """Everything a run needs to continue after ``step``: weights, optimizer, RNGs, log.
+
+    Used by :func:`train` and by trainers with their own loop (PPO's rollouts).
+    """
     state = {
         "format": CHECKPOINT_FORMAT,
         "config": cfg.to_dict(),
@@ -142,7 +146,11 @@ def _state(model, opt, gen, step, history, cfg, extra=None) -> dict:
     return state
 
 
-def _restore(state, model, opt, gen, cfg, path, extra=None) -> tuple[int, History]:
+def restore_checkpoint(state, model, opt, gen, cfg, path, extra=None) -> tuple[int, History]:
+    """Load ``state`` (from :func:`checkpoint_state`) in place; return (step, history).
+
+    Refuses a checkpoint of another format version or of a different config.
+    """
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected "
                          f"{CHECKPOINT_FORMAT}; it was written by another version of the code")
@@ -216,7 +224,8 @@ def train(
     history, start = History(), 0
     ckpt = Path(cfg.ckpt_dir) / "latest.pt" if cfg.ckpt_dir else None
     if cfg.resume and ckpt is not None and ckpt.exists():
-        start, history = _restore(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt, extra)
+        start, history = restore_checkpoint(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt,
+                                            extra)
     use_bf16 = cfg.dtype == "bfloat16"
 
     model.train()
@@ -235,7 +244,7 @@ def train(
             history.record(done, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"], **metrics})
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            save_checkpoint(ckpt, _state(model, opt, gen, done, history, cfg, extra))
+            save_checkpoint(ckpt, checkpoint_state(model, opt, gen, done, history, cfg, extra))
     bar.close()
     model.eval()
     return history

@@ -88,8 +88,6 @@ def test_clipping_stops_the_gradient_once_the_ratio_leaves_the_trust_region():
 def test_bad_input_is_named():
     with pytest.raises(ConfigError, match="batch_size = 100 must divide"):
         PGConfig(batch_size=100)
-    with pytest.raises(ConfigError, match="resume = True is not supported"):
-        PGConfig(resume=True, ckpt_dir="x")
     with pytest.raises(ConfigError, match="algo = 'a2c': must be one of"):
         PGConfig(algo="a2c")
     with pytest.raises(ValueError, match="unknown gymnasium environment 'CartPol-v9'"):
@@ -107,3 +105,73 @@ def test_gpu_preset_smoke_runs_on_cpu_with_bf16_and_checkpoints(tmp_path, capsys
     state = load_checkpoint(tmp_path / "latest.pt")
     assert state["step"] == 3 and state["config"]["hidden"] == 256
     assert len(result.history.steps) == 3
+
+
+# ------------------------------------------------------------- interruption
+RESUME = dict(steps=6, num_envs=4, num_steps=32, batch_size=64, epochs=2, eval_episodes=3,
+              ckpt_every=2, progress=False)  # 32-step rollouts: episodes span checkpoints
+
+
+def outcome(result: pg.PGResult):
+    return ({k: v.clone() for k, v in result.agent.state_dict().items()}, result.history.steps,
+            result.history.metrics, result.episode_returns, result.episode_end_steps,
+            result.eval_returns)
+
+
+def assert_same(a, b):
+    assert a[0].keys() == b[0].keys()
+    assert all(torch.equal(a[0][k], b[0][k]) for k in a[0])
+    assert a[1:] == b[1:]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
+@pytest.mark.parametrize("crash_in", ["rollout", "checkpoint write"])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(algo, crash_in, tmp_path, monkeypatch):
+    whole = outcome(pg.train_pg(PGConfig(algo=algo, **RESUME)))
+    cfg = PGConfig(algo=algo, ckpt_dir=str(tmp_path), **RESUME)
+    calls = {"collect": 0, "save": 0}
+    collect, save = pg.RolloutCollector.collect, torch.save
+
+    def crashing_collect(self, *args):
+        calls["collect"] += 1
+        if crash_in == "rollout" and calls["collect"] == 5:
+            raise KeyboardInterrupt  # during iteration 5, after the iteration-4 checkpoint
+        return collect(self, *args)
+
+    def crashing_save(obj, f, *args, **kwargs):
+        calls["save"] += 1
+        if crash_in == "checkpoint write" and calls["save"] == 2:
+            with open(f, "wb") as half:
+                half.write(b"\x80\x02 half a checkpoint")
+            raise KeyboardInterrupt  # while writing the iteration-4 checkpoint
+        return save(obj, f, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(pg.RolloutCollector, "collect", crashing_collect)
+        m.setattr(torch, "save", crashing_save)
+        with pytest.raises(KeyboardInterrupt):
+            pg.train_pg(cfg)
+    saved = load_checkpoint(tmp_path / "latest.pt")  # the last good one is intact
+    assert saved["step"] == (4 if crash_in == "rollout" else 2)
+    resumed = pg.train_pg(PGConfig(algo=algo, ckpt_dir=str(tmp_path), resume=True, **RESUME))
+    assert_same(outcome(resumed), whole)
+    assert len(resumed.episode_returns) > 10  # the comparison covers many finished episodes
+
+
+def test_resume_needs_the_same_config(tmp_path):
+    pg.train_pg(PGConfig(ckpt_dir=str(tmp_path), **RESUME))
+    with pytest.raises(ValueError, match=r"different config \(gamma: 0.99 -> 0.9\)"):
+        pg.train_pg(PGConfig(ckpt_dir=str(tmp_path), resume=True, gamma=0.9, **RESUME))
+
+
+def test_a_run_on_an_environment_that_cannot_be_snapshot_checkpoints_but_refuses_to_resume(
+        tmp_path, monkeypatch):
+    def refuse(envs):
+        raise pg.NotSnapshotable("Engine.world is a b2World, which ... cannot save")
+
+    monkeypatch.setattr(pg, "vector_env_state", refuse)
+    cfg = PGConfig(ckpt_dir=str(tmp_path), **RESUME)
+    pg.train_pg(cfg)  # training and checkpoints (weights, optimizer) still work
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == RESUME["steps"]
+    with pytest.raises(ValueError, match="cannot resume: .*Engine.world is a b2World"):
+        pg.train_pg(PGConfig(ckpt_dir=str(tmp_path), resume=True, **RESUME))
