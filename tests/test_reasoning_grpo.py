@@ -112,6 +112,33 @@ def test_token_and_sequence_aggregation_weigh_responses_differently():
         assert metrics["clipfrac"] == pytest.approx(expected), (adv, clip_high)
 
 
+def test_overlong_filter_drops_truncated_responses_from_the_loss(monkeypatch):
+    # two prompts x group of 2; the second response of each group never writes "$"
+    p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
+    ones = torch.full_like(p.targets[0], TOKENIZER.stoi["1"])  # overlong: cut by the limit
+    responses = torch.stack([p.targets[0], ones, p.targets[1], ones])  # (4, L)
+    monkeypatch.setattr(grpo, "sample", lambda *args, **kwargs: responses)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
+                          n_embd=8))
+    batches = {f: grpo.rollout(model, None, p, GRPOConfig(digits=3, group_size=2, overlong_filter=f),
+                               torch.Generator().manual_seed(0)) for f in (False, True)}
+    kept, dropped = batches[False].mask, batches[True].mask
+    assert kept[[1, 3]].all() and not dropped[[1, 3]].any()  # truncated rows: all out
+    assert torch.equal(kept[[0, 2]], dropped[[0, 2]])  # finished rows: untouched
+    assert batches[True].stats["overlong"] == 0.5
+    # the filtered loss sees only the finished responses: their gradient, nothing else
+    cfg = GRPOConfig(digits=3, group_size=2, overlong_filter=True)
+    grads = []
+    for batch in (batches[True], RolloutBatch(*(t[[0, 2]] if t is not None else None for t in (
+            batches[True].tokens, batches[True].mask, batches[True].adv, batches[True].logp_old,
+            None)), batches[True].success, {})):
+        model.zero_grad()
+        grpo_loss(model, batch, cfg)[0].backward()
+        grads.append(torch.cat([q.grad.flatten() for q in model.parameters() if q.grad is not None]))
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-7)
+
+
 def test_pass_at_k_is_the_unbiased_estimator(monkeypatch):
     """1 - C(n - c, k) / C(n, k) per prompt, averaged: checked with a stubbed verifier."""
     n, correct = 8, [0, 1, 3, 8]  # correct samples out of n for four prompts
@@ -126,11 +153,15 @@ def test_pass_at_k_is_the_unbiased_estimator(monkeypatch):
 
 
 # -------------------------------------------------------------------- claims
+ABLATION_RECIPES = ("GRPO", "Lite PPO")
+ABLATION_STEPS = 120  # GRPO updates per recipe (tests/test_claims_slow.py uses the same)
+
+
 @pytest.fixture(scope="module")
 def ablation_results():
     """The notebook's ablation (section "Tricks or traps"), GRPO and Lite PPO columns, 3 seeds."""
-    names = ("GRPO", "Lite PPO")
-    return ablation({n: RECIPES[n] for n in names}, seeds=(0, 1, 2), base=GRPOConfig(steps=120))
+    return ablation({n: RECIPES[n] for n in ABLATION_RECIPES}, seeds=(0, 1, 2),
+                    base=GRPOConfig(steps=ABLATION_STEPS))
 
 
 def test_rl_lifts_heldout_accuracy_above_the_sft_start(ablation_results):
