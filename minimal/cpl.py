@@ -34,13 +34,14 @@ from torch.nn import functional as F
 
 from minimal.config import TrainConfig, param
 from minimal.preferences import MODELS, RewardMDP, cells_view
-from minimal.reward_learning import (PreferenceBatch, RewardLearningConfig, fit_reward,
-                                     policy_scores, random_mdps, regret_datasets)
+from minimal.reward_learning import (GridPreferenceConfig, PreferenceBatch, RewardLearningConfig,
+                                     fit_reward, policy_scores, random_mdps, regret_datasets,
+                                     summed_advantage_torch)
 from minimal.train import one_thread, resolve_device, train
 
 
 @dataclass
-class CPLConfig(TrainConfig):
+class CPLConfig(GridPreferenceConfig):
     """CPL with a tabular policy on random gridworlds, against two-phase pipelines.
 
     ``laptop``: 24 random 5x5 MDPs, 1000 regret-labelled pairs each, about
@@ -50,21 +51,8 @@ class CPLConfig(TrainConfig):
 
     alpha: float = param(1.0, "temperature: the advantage is alpha log pi (typical 0.1 to 1)", gt=0)
     lam: float = param(0.5, "conservative weight on the rejected segment's score", gt=0, le=1)
-    n_mdps: int = param(24, "random MDPs (reward functions and layouts)", gt=0)
     n_pairs: int = param(1000, "regret-labelled preference pairs per MDP", gt=0)
-    segment_length: int = param(3, "transitions per segment", gt=0)
-    grid_size: int = param(5, "side of the square gridworld", ge=3)
-    gamma: float = param(0.9, "discount for scoring and for the pipelines' planning", gt=0, lt=1)
-    data_seed: int = param(0, "seed of the MDPs and the preference data", ge=0)
-
-    # the laptop preset's training settings are this config's defaults
-    steps: int = TrainConfig.redefault("steps", 300)
-    lr: float = TrainConfig.redefault("lr", 0.1)
-    warmup_steps: int = TrainConfig.redefault("warmup_steps", 10)
-    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0)
-    grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
-    log_every: int = TrainConfig.redefault("log_every", 20)
-    progress: bool = TrainConfig.redefault("progress", False)
+    steps: int = TrainConfig.redefault("steps", 300)  # the laptop preset's budget
 
     presets: ClassVar = {
         "laptop": {},
@@ -97,10 +85,10 @@ def segment_score(logp, states, actions, live, alpha: float) -> torch.Tensor:
 
     ``logp`` (B, S, A); ``states``, ``actions``, ``live`` (B, N, k).  Steps in
     a terminal state are skipped: every action there is equally (un)important.
+    It is the regret model's summed advantage with alpha log pi in the place of A*,
+    which is CPL's whole idea, so it is computed by the very same function.
     """
-    B, S, A = logp.shape
-    idx = (states * A + actions).reshape(B, -1)  # (B, N*k)
-    return alpha * (logp.reshape(B, S * A).gather(1, idx).reshape(states.shape) * live).sum(-1)
+    return alpha * summed_advantage_torch(logp, states, actions, live)
 
 
 def cpl_loss(logp, batch: PreferenceBatch, alpha: float, lam: float) -> torch.Tensor:

@@ -42,7 +42,26 @@ from minimal.train import one_thread, resolve_device, train
 
 # ------------------------------------------------------------------ config
 @dataclass
-class RewardLearningConfig(TrainConfig):
+class GridPreferenceConfig(TrainConfig):
+    """What the learners of chapter 4 share: the random gridworlds, the segments, and
+    full-batch training of small tables (a large learning rate, no weight decay, no clipping)."""
+
+    n_mdps: int = param(24, "random MDPs (reward functions and layouts)", gt=0)
+    segment_length: int = param(3, "transitions per segment (typical 1 to 10)", gt=0)
+    grid_size: int = param(5, "side of the square gridworld", ge=3)
+    gamma: float = param(0.9, "discount for planning and scoring", gt=0, lt=1)
+    data_seed: int = param(0, "seed of the MDPs and the preference data", ge=0)
+
+    lr: float = TrainConfig.redefault("lr", 0.1)
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 10)
+    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0)
+    grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
+    log_every: int = TrainConfig.redefault("log_every", 20)
+    progress: bool = TrainConfig.redefault("progress", False)
+
+
+@dataclass
+class RewardLearningConfig(GridPreferenceConfig):
     """Regret vs partial-return reward learning on random gridworlds.
 
     ``laptop``: 24 random 5x5 MDPs, 4 dataset sizes, about 10 s on 2 CPU
@@ -51,23 +70,10 @@ class RewardLearningConfig(TrainConfig):
     iteration stays in float32 under bf16 autocast).
     """
 
-    n_mdps: int = param(24, "random MDPs (reward functions and layouts)", gt=0)
     sizes: str = param("10,30,100,300", "comma-separated numbers of preference pairs per MDP")
-    segment_length: int = param(3, "transitions per segment (typical 1 to 10)", gt=0)
-    grid_size: int = param(5, "side of the square gridworld", ge=3)
-    gamma: float = param(0.9, "discount for planning and scoring", gt=0, lt=1)
     vi_sweeps: int = param(60, "value-iteration sweeps in the differentiable A*_w", gt=0)
     label_model: str = param("regret", "preference model that labels the data", choices=MODELS)
-    data_seed: int = param(0, "seed of the MDPs and the preference data", ge=0)
-
-    # the laptop preset's training settings are this config's defaults
-    steps: int = TrainConfig.redefault("steps", 200)
-    lr: float = TrainConfig.redefault("lr", 0.1)
-    warmup_steps: int = TrainConfig.redefault("warmup_steps", 10)
-    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0)
-    grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
-    log_every: int = TrainConfig.redefault("log_every", 20)
-    progress: bool = TrainConfig.redefault("progress", False)
+    steps: int = TrainConfig.redefault("steps", 200)  # the laptop preset's budget
 
     presets: ClassVar = {
         "laptop": {},
