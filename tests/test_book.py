@@ -1,5 +1,6 @@
 """The book builds strictly, offline, with a Colab button and install cell on every notebook."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -15,15 +16,17 @@ REPO_URL = CONFIG["repository"]["url"]
 NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if "_build" not in p.parts)
 
 
+# tools/exercises.py reads the table of contents for the exercise index; the tests use the
+# same reader rather than a second one (it is a script, so it is loaded from its path).
+_spec = importlib.util.spec_from_file_location("exercises_tool", ROOT / "tools" / "exercises.py")
+exercises_tool = importlib.util.module_from_spec(_spec)
+sys.modules["exercises_tool"] = exercises_tool  # dataclasses look their module up there
+_spec.loader.exec_module(exercises_tool)
+
+
 def toc_files() -> list[str]:
     """Every file the table of contents lists, chapters and their sections, in book order."""
-    def walk(entries):
-        for entry in entries:
-            yield entry["file"]
-            yield from walk(entry.get("sections", []))
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [f for part in toc["parts"] for f in walk(part["chapters"])]
+    return [page for _, _, pages in exercises_tool.toc_chapters() for page in pages]
 
 
 def test_every_notebook_is_in_the_toc():

@@ -3,19 +3,15 @@ that covers every section, and one notation that every chapter keeps to."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from test_book import exercises_tool  # pytest puts tests/ on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("exercises_tool", ROOT / "tools" / "exercises.py")
-exercises_tool = importlib.util.module_from_spec(_spec)
-sys.modules["exercises_tool"] = exercises_tool  # dataclasses look their module up there
-_spec.loader.exec_module(exercises_tool)
 
 CHAPTER_PAGES = [p for _, _, pages in exercises_tool.toc_chapters() for p in pages
                  if p.startswith("chapters/")]
