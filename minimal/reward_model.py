@@ -61,10 +61,15 @@ def rater_utility(tokens: torch.Tensor, rater_bias: float = 0.0) -> torch.Tensor
 
 def make_reference(n_layer: int, n_head: int, n_embd: int, response_len: int,
                    seed: int) -> GPT:
-    """pi_ref: a tiny GPT at its seeded random initialisation (close to uniform)."""
-    torch.manual_seed(seed)
-    return GPT(GPTConfig(vocab_size=len(ALPHABET), block_size=response_len + 1,
-                         n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+    """pi_ref: a tiny GPT at its seeded random initialisation (close to uniform).
+
+    The caller's global torch RNG is left as it was (``fork_rng``), so building
+    pi_ref does not reseed whatever the caller draws next.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPT(GPTConfig(vocab_size=len(ALPHABET), block_size=response_len + 1,
+                             n_layer=n_layer, n_head=n_head, n_embd=n_embd))
 
 
 @torch.no_grad()
