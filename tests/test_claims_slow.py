@@ -481,7 +481,11 @@ CLAIMS = [
                      "proxy rises > 0.4 after the peak": m["final_proxy"] > m["proxy_at_peak"] + 0.4,
                      "KL grows > 5 after the peak": m["final_kl"] > m["kl_at_peak"] + 5,
                      "Gao form: R^2 > 0.8, beta > 0": m["r2"] > 0.8 and m["beta"] > 0},
-          lambda m: m["peak_gold"] - 2.0 - m["final_gold"], "peak - 2 - final gold reward"),
+          lambda m: m["peak_gold"] - 2.0 - m["final_gold"], "peak - 2 - final gold reward",
+          xfail="measured 6/10 (2026-11-25): gold falls by less than 2 at seeds 3 and 5 (seed 5 "
+                "finds responses that proxy and gold both score highly), the proxy rises by "
+                "less than 0.4 after the gold peak at seeds 5, 6, 7; 300 or 400 steps do not "
+                "change this (6/10, 7/10)"),
     Claim("unbiased_gold_rises", 3, "With unbiased raters, gold reward keeps rising",
           T + "test_irl_rlhf_ppo.py::test_unbiased_proxy_gold_keeps_rising",
           lambda seed: overoptimization(seed, rater_bias=0.0),
