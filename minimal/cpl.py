@@ -66,7 +66,8 @@ class CPLConfig(GridPreferenceConfig):
         shared = {k: getattr(self, k) for k in ("segment_length", "grid_size", "gamma", "data_seed",
                                                 "n_mdps", "device", "dtype", "seed")}
         ckpt = None if self.ckpt_dir is None else f"{self.ckpt_dir}/reward"
-        return RewardLearningConfig.from_preset("laptop", **shared, ckpt_dir=ckpt)
+        return RewardLearningConfig.from_preset("laptop", **shared, ckpt_dir=ckpt,
+                                                ckpt_every=self.ckpt_every, resume=self.resume)
 
 
 class TabularPolicy(nn.Module):

@@ -15,14 +15,17 @@ for each layer, saves
   and scalars, and lists, tuples and string-keyed dicts of those (for CartPole:
   the pole's ``state`` and ``steps_beyond_terminated``; TimeLimit's
   ``_elapsed_steps``);
-* the state of every numpy random generator (the one ``reset`` draws from).
+* the state of every numpy random generator: the one ``reset`` draws from, and
+  the one each observation or action space keeps for ``space.sample()`` (an
+  epsilon-greedy agent draws its random actions there).
 
-It skips attributes that describe the environment and never change (its
-observation and action spaces, its registry spec) and the ``env`` link to the
-next layer, which it visits in turn.  Anything else, such as a physics engine's
-handle, cannot be saved this way: :func:`env_state` raises
-:class:`NotSnapshotable` naming the attribute, so that a trainer can refuse to
-resume instead of silently resuming a different run.
+It skips the registry spec, which describes the environment and never changes,
+and the ``env`` link to the next layer, which it visits in turn.  Anything else,
+such as a physics engine's handle, a composite space (whose subspaces keep
+generators of their own) or an instance of a subclass of a plain type (an enum,
+say), cannot be saved this way: :func:`env_state` raises :class:`NotSnapshotable`
+naming the attribute, so that a trainer can refuse to resume instead of silently
+resuming a different run.
 
 Snapshots hold only tensors, Python scalars, strings and containers, so they go
 into checkpoints that load with ``torch.load(weights_only=True)``.
@@ -52,34 +55,51 @@ def wrapper_chain(env: gym.Env) -> Iterator[gym.Env]:
 
 
 # -------------------------------------------------- one value <-> plain data
+NUMPY_SCALARS = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                 np.uint32, np.uint64, np.float16, np.float32, np.float64)
+# Spaces whose only changing state is their sampling generator (composite spaces such as
+# Tuple and Dict keep one per subspace and are refused).
+FLAT_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary,
+               gym.spaces.MultiDiscrete)
+
+
 def _encode(value: Any, where: str) -> Any:
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":  # before float: np.float64
-        return {"scalar": torch.from_numpy(np.asarray(value).copy())}  # is a float subclass
-    if value is None or isinstance(value, (bool, int, float, str)):
+    kind = type(value)  # exact types only: a subclass (an enum, a namedtuple) would not load back
+    if value is None or kind in (bool, int, float, str):
         return value
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return {"ndarray": torch.from_numpy(value.copy())}
-    if isinstance(value, np.random.Generator):
+    if kind in (np.ndarray, *NUMPY_SCALARS) and value.dtype.kind in "biuf" and value.dtype.isnative:
+        tensor = torch.from_numpy(np.array(value))  # a copy; 0-d for a numpy scalar
+        return {"ndarray" if kind is np.ndarray else "scalar": tensor}
+    if kind is np.random.Generator:
         return {"rng": value.bit_generator.state}  # a dict of ints and a name
-    if isinstance(value, (list, tuple)):
-        return {type(value).__name__: [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+    if kind in (list, tuple):
+        return {kind.__name__: [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if kind is dict and all(type(k) is str for k in value):
         return {"dict": {k: _encode(v, f"{where}[{k!r}]") for k, v in value.items()}}
-    raise NotSnapshotable(f"{where} is a {type(value).__name__}, which an environment "
-                          "snapshot cannot save (only plain data and numpy generators)")
+    if kind in FLAT_SPACES:  # fixed bounds and shape; only its sampling generator changes
+        return {"space_rng": None if value._np_random is None else _encode(value._np_random, where)}
+    raise NotSnapshotable(f"{where} is a {kind.__name__}, which an environment snapshot "
+                          "cannot save (only plain data, numpy generators and flat spaces)")
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, current: Any = None) -> Any:
+    """The saved value; a space is the ``current`` one with its generator put back."""
     if not isinstance(value, dict):
         return value
     (kind, data), = value.items()
+    if kind == "space_rng":
+        if type(current) not in FLAT_SPACES:
+            raise ValueError(f"snapshot holds a space where the environment has {current!r}")
+        current._np_random = None if data is None else _decode(data)
+        return current
     if kind == "ndarray":
         return data.numpy().copy()
     if kind == "scalar":
         return data.numpy()[()]  # a numpy scalar of the saved dtype
     if kind == "rng":
-        bit_generator = getattr(np.random, data["bit_generator"], None)
-        if not (isinstance(bit_generator, type) and issubclass(bit_generator, np.random.BitGenerator)):
+        bit_generator = getattr(np.random, data["bit_generator"], None)  # e.g. np.random.PCG64
+        if not (isinstance(bit_generator, type)
+                and issubclass(bit_generator, np.random.BitGenerator)):
             raise ValueError(f"snapshot names an unknown bit generator {data['bit_generator']!r}")
         rng = np.random.Generator(bit_generator())
         rng.bit_generator.state = data
@@ -93,13 +113,18 @@ def _decode(value: Any) -> Any:
 
 
 # --------------------------------------------------------- whole environment
+def _saved_attributes(layer: gym.Env) -> dict[str, Any]:
+    return {attr: value for attr, value in vars(layer).items()
+            if attr != "env" and not isinstance(value, EnvSpec)}
+
+
 def env_state(env: gym.Env) -> list[dict]:
     """Snapshot of ``env``: for each layer of its wrapper chain, its type and saved attributes."""
     layers = []
     for layer in wrapper_chain(env):
         name = type(layer).__name__
-        saved = {attr: _encode(value, f"{name}.{attr}") for attr, value in vars(layer).items()
-                 if attr != "env" and not isinstance(value, (gym.Space, EnvSpec))}
+        saved = {attr: _encode(value, f"{name}.{attr}")
+                 for attr, value in _saved_attributes(layer).items()}
         layers.append({"type": name, "attributes": saved})
     return layers
 
@@ -107,32 +132,52 @@ def env_state(env: gym.Env) -> list[dict]:
 def load_env_state(env: gym.Env, snapshot: list[dict]) -> None:
     """Put ``env`` back into the state :func:`env_state` saved (same wrapper chain required)."""
     chain = list(wrapper_chain(env))
-    have, want = [type(layer).__name__ for layer in chain], [s["type"] for s in snapshot]
-    if have != want:
-        raise ValueError(f"snapshot of wrappers {want} does not fit an environment wrapped "
-                         f"as {have}")
+    wrappers = [type(layer).__name__ for layer in chain]
+    saved_wrappers = [layer["type"] for layer in snapshot]
+    if wrappers != saved_wrappers:
+        raise ValueError(f"snapshot of wrappers {saved_wrappers} does not fit an environment "
+                         f"wrapped as {wrappers}")
     for layer, saved in zip(chain, snapshot):
+        have = _saved_attributes(layer)
+        if set(have) != set(saved["attributes"]):
+            raise ValueError(f"snapshot of {type(layer).__name__} has attributes "
+                             f"{sorted(saved['attributes'])}, the environment "
+                             f"{sorted(have)}: was it taken before the first reset?")
         for attr, value in saved["attributes"].items():
-            setattr(layer, attr, _decode(value))
+            setattr(layer, attr, _decode(value, have[attr]))
 
 
-def vector_env_state(envs: gym.vector.SyncVectorEnv) -> list[list[dict]]:
-    """Snapshots of each sub-environment of a same-step-autoreset vector env.
+VECTOR_SPACES = ("action_space", "observation_space", "single_action_space",
+                 "single_observation_space")
+
+
+def _check_same_step(envs: gym.vector.SyncVectorEnv) -> None:
+    if envs.autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
+        raise NotSnapshotable(f"vector env with autoreset mode {envs.autoreset_mode}; only "
+                              "SAME_STEP keeps no state of its own between steps")
+
+
+def vector_env_state(envs: gym.vector.SyncVectorEnv) -> dict:
+    """Snapshots of each sub-environment of a same-step-autoreset vector env, and of the
+    generators of the vector env's own spaces.
 
     With ``AutoresetMode.SAME_STEP`` an environment that ends is reset inside the same
     ``step`` call, and the vector env's own buffers are rewritten on every step, so the
     sub-environments hold all the state there is.  Other autoreset modes carry a
     "reset on the next step" flag between calls, which this function does not save.
     """
-    if envs.autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
-        raise NotSnapshotable(f"vector env with autoreset mode {envs.autoreset_mode}; only "
-                              "SAME_STEP keeps no state of its own between steps")
-    return [env_state(env) for env in envs.envs]
+    _check_same_step(envs)
+    return {"envs": [env_state(env) for env in envs.envs],
+            "spaces": {name: _encode(getattr(envs, name), f"vector env.{name}")
+                       for name in VECTOR_SPACES}}
 
 
-def load_vector_env_state(envs: gym.vector.SyncVectorEnv, snapshot: list[list[dict]]) -> None:
-    if len(snapshot) != envs.num_envs:
-        raise ValueError(f"snapshot of {len(snapshot)} environments does not fit a vector "
-                         f"env of {envs.num_envs}")
-    for env, state in zip(envs.envs, snapshot):
+def load_vector_env_state(envs: gym.vector.SyncVectorEnv, snapshot: dict) -> None:
+    _check_same_step(envs)
+    if len(snapshot["envs"]) != envs.num_envs:
+        raise ValueError(f"snapshot of {len(snapshot['envs'])} environments does not fit a "
+                         f"vector env of {envs.num_envs}")
+    for env, state in zip(envs.envs, snapshot["envs"]):
         load_env_state(env, state)
+    for name, value in snapshot["spaces"].items():
+        _decode(value, getattr(envs, name))  # puts the space's generator back in place

@@ -100,12 +100,18 @@ class GRPOConfig(TrainConfig):
                       f"updates_per_batch = {self.updates_per_batch}")
 
     def sft_config(self) -> SFTConfig:
-        """The warm-up run for this config: the SFT gpu preset's bigger model from 5 digits up."""
+        """The warm-up run for this config: the SFT gpu preset's bigger model from 5 digits up.
+
+        With checkpoints on, the warm-up checkpoints into ``ckpt_dir/sft`` and resumes with
+        the RL run, so a killed run does not redo a finished warm-up.
+        """
         big = self.digits >= 5
+        ckpt_dir = None if self.ckpt_dir is None else f"{self.ckpt_dir}/sft"
         return SFTConfig.from_preset("gpu" if big else "laptop", digits=self.digits,
                                      steps=self.sft_steps, seed=self.seed, device=self.device,
-                                     dtype=self.dtype, ckpt_dir=None, progress=False,
-                                     warmup_steps=min(10, self.sft_steps))
+                                     dtype=self.dtype, progress=False,
+                                     warmup_steps=min(10, self.sft_steps), ckpt_dir=ckpt_dir,
+                                     ckpt_every=self.ckpt_every, resume=self.resume)
 
 
 #: The Tricks-or-Traps recipes as config overrides; all share the vanilla clipped loss.

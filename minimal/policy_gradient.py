@@ -22,7 +22,7 @@ checkpoints also hold the environments' states (:mod:`minimal.env_snapshot`), so
 
     python -m minimal.policy_gradient                         # PPO on CartPole-v1, ~10 s
     python -m minimal.policy_gradient --set algo=reinforce    # same budget, REINFORCE
-    python -m minimal.policy_gradient --preset gpu            # bigger net, 16 envs, bf16
+    python -m minimal.policy_gradient --preset gpu            # bigger net, 32 envs, bf16
 """
 
 from __future__ import annotations

@@ -180,7 +180,8 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
             seed=cfg.seed, device=cfg.device, dtype=cfg.dtype, response_len=cfg.response_len,
             n_pairs=cfg.rm_pairs, n_test=cfg.n_eval, n_layer=cfg.n_layer, n_head=cfg.n_head,
             n_embd=cfg.n_embd, steps=cfg.rm_steps, warmup_steps=min(20, cfg.rm_steps),
-            rater_bias=cfg.rater_bias)
+            rater_bias=cfg.rater_bias, ckpt_every=cfg.ckpt_every, resume=cfg.resume,
+            ckpt_dir=None if cfg.ckpt_dir is None else f"{cfg.ckpt_dir}/reward_model")
         rm_result = rm.train_reward_model(rm_cfg)
         reward = rm_result["model"]
     reward.to(device).eval()

@@ -160,6 +160,9 @@ def restore_checkpoint(state, model, opt, gen, cfg, path, extra=None) -> tuple[i
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         raise ValueError(f"{path} was written with a different config ({diffs}); "
                          "resume with the same settings or use a new ckpt_dir")
+    if cfg.steps < state["step"]:
+        raise ValueError(f"{path} is at step {state['step']}, past steps = {cfg.steps}; "
+                         "resume with at least as many steps or use a new ckpt_dir")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["data_rng"])

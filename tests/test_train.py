@@ -127,6 +127,8 @@ def test_resume_with_a_different_config_is_a_clear_error(tmp_path):
     assert load_checkpoint(tmp_path / "latest.pt")["config"]["lr"] == cfg.lr
     with pytest.raises(ValueError, match=r"different config \(lr: 0.01 -> 0.001\)"):
         run(cfg.replace(resume=True, lr=1e-3))
+    with pytest.raises(ValueError, match=f"is at step {cfg.steps}, past steps = {cfg.steps - 1}"):
+        run(cfg.replace(resume=True, steps=cfg.steps - 1))
     state = load_checkpoint(tmp_path / "latest.pt")
     save_checkpoint(tmp_path / "latest.pt", {**state, "format": 0})
     with pytest.raises(ValueError, match="checkpoint format 0, expected 1"):
