@@ -2,8 +2,8 @@
 
     python benchmarks/gpt_throughput.py --out benchmarks/gpt_throughput.md
 
-Three trainers of the same size (the char-LM ``laptop`` preset: 2 layers, 4 heads,
-width 64, context 64, batch 32) run the same number of AdamW steps on the same corpus,
+Three trainers of the same size (the char-LM ``laptop`` preset: 3 layers, 4 heads,
+width 96, context 64, batch 32) run the same number of AdamW steps on the same corpus,
 interleaved over several repeats so that machine noise hits all three alike:
 
 * **book**: :func:`minimal.gpt.train_char_lm`, i.e. :class:`minimal.gpt.GPT` on the shared

@@ -22,7 +22,7 @@ The reward is the verifier's verdict (eq. ``verifiable-reward``):
 ``r(x, y) = 1`` if the response is exactly the reversed sum followed by ``$``,
 otherwise 0 (plus an optional small format reward for a well-formed answer).
 
-    python -m minimal.arithmetic                  # SFT warm-up, ~10 s on a laptop
+    python -m minimal.arithmetic                  # SFT warm-up, ~5 s on a laptop
     python -m minimal.arithmetic --preset gpu     # bigger model and data, bf16
 """
 

@@ -13,7 +13,7 @@ order: environments (:class:`Bandit`, :func:`sample_bandits`), the policies
 * ``suffix-failure`` and ``min-frac``: EVOLvE's failure-mode metrics.
 
 Everything is vectorized over ``N`` independent runs: every array has a
-leading run axis, so 1000 bandit runs cost about as much as one.
+leading run axis, so 1000 bandit runs cost only a few times as much as one.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every trainer in ``minimal/`` describes its hyperparameters as a dataclass that
 inherits from :class:`Config` (usually through :class:`TrainConfig`, the fields
 of the shared training loop in :mod:`minimal.train`).  Three habits follow:
 
-* **Presets.**  ``laptop`` (the default: CPU, about a minute) and ``gpu``
+* **Presets.**  ``laptop`` (the default: CPU, seconds to under a minute) and ``gpu``
   (CUDA, bf16, bigger model and data, checkpoints) are named dictionaries of
   overrides, so one readable module serves both scales::
 

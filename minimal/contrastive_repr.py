@@ -29,7 +29,7 @@ to the one-hot state on held-out steps, then the accuracy of its argmax.  This
 is a toy chosen to make the mechanism visible, not a reproduction of any paper's
 experiment.
 
-    python -m minimal.contrastive_repr                          # ~5 s on CPU
+    python -m minimal.contrastive_repr                          # ~2 s on CPU
     python -m minimal.contrastive_repr --set method=autoencoder
     python -m minimal.contrastive_repr --preset gpu
 """

@@ -36,7 +36,7 @@ from minimal.train import History, train
 
 @dataclass
 class ICLConfig(TrainConfig):
-    """Urn-mixture pretraining.  ``laptop``: 500 steps, ~70 s per run on 2 shared CPU cores."""
+    """Urn-mixture pretraining.  ``laptop``: 500 steps, a few seconds per run on 2 CPU cores."""
 
     D: int = param(4, "number of training urns (task diversity), typical 1 to 1024", gt=0)
     K: int = param(4, "alphabet size (symbols per urn)", ge=2)

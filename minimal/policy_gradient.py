@@ -20,7 +20,7 @@ shared optimizer, learning-rate schedule, device choice and checkpoints.  Its
 checkpoints also hold the environments' states (:mod:`minimal.env_snapshot`), so
 ``resume=true`` continues a killed run exactly where it stopped.
 
-    python -m minimal.policy_gradient                         # PPO on CartPole-v1, ~10 s
+    python -m minimal.policy_gradient                         # PPO on CartPole-v1, ~5 s
     python -m minimal.policy_gradient --set algo=reinforce    # same budget, REINFORCE
     python -m minimal.policy_gradient --preset gpu            # bigger net, 32 envs, bf16
 """
@@ -314,8 +314,8 @@ def train_pg(cfg: PGConfig, desc: str | None = None) -> PGResult:
     """Train with ``cfg.algo`` on ``cfg.env_id``; evaluate the greedy policy at the end.
 
     Runs torch on one CPU thread: the tensors here are tiny (a few hundred rows), and
-    intra-op threads cost far more in synchronization than they save, up to 100x on a
-    busy machine.  The caller's thread count is restored afterwards.
+    intra-op threads cost far more in synchronization than they save (over 20x on a
+    busy machine, ``benchmarks/profile.md``).  The caller's thread count is restored afterwards.
     """
     with one_thread():
         return _train_pg(cfg, desc)

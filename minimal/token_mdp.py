@@ -10,7 +10,8 @@ Equation labels refer to chapter 1, section "The language model as a policy":
 * :func:`gradient_estimators` compares the *bandit* view (one action = the whole
   response, sequence-level baseline) with the *sequential* view (one action per
   token, per-token value baseline), eq. ``token-pg``: exact expectations and
-  variances over all responses, which a vocabulary of 3 and 4 new tokens allows;
+  variances over all responses, which a vocabulary of 3 words plus the end token
+  and at most 4 new tokens allow;
 * :func:`sequence_kl` checks eq. ``kl-decomposition``: the KL between two
   response distributions is the expected sum of per-token log-ratios.
 """

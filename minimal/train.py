@@ -56,8 +56,9 @@ def one_thread():
     """Run torch on one CPU thread inside the block, then restore the caller's setting.
 
     The book's small models do thousands of tiny tensor operations; extra intra-op
-    threads only add synchronisation, which was measured at 10-100x slower on a
-    busy 2-core machine.  Trainers of tabular-sized models wrap their loop in this.
+    threads only add synchronisation, which made a notebook over 20x slower on a
+    busy 2-core machine (``benchmarks/profile.md``).  Trainers of tabular-sized
+    models wrap their loop in this.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
