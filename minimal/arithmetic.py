@@ -246,8 +246,8 @@ class SFTConfig(TrainConfig):
     n_head: int = param(2, "attention heads", gt=0)
     n_embd: int = param(48, "embedding width; divisible by n_head", gt=0)
     eval_size: int = param(1000, "held-out problems for the accuracy report", gt=0)
-    log_every: int = param(25, "record metrics every this many steps", gt=0)
-    progress: bool = param(False, "show a tqdm progress bar")
+    log_every: int = TrainConfig.redefault("log_every", 25)
+    progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},

@@ -251,3 +251,10 @@ class TrainConfig(Config):
             self.fail(f"warmup_steps = {self.warmup_steps} exceeds steps = {self.steps}")
         if self.resume and self.ckpt_dir is None:
             self.fail("resume = True needs ckpt_dir")
+
+    def stage_checkpoints(self, name: str) -> dict[str, Any]:
+        """Checkpoint settings for one stage of this run (a warm-up, a reward model, one
+        of several fits): its own folder ``ckpt_dir/name``, written and resumed with the
+        run, so that resuming a killed run does not redo a stage that had finished."""
+        ckpt_dir = None if self.ckpt_dir is None else f"{self.ckpt_dir}/{name}"
+        return {"ckpt_dir": ckpt_dir, "ckpt_every": self.ckpt_every, "resume": self.resume}

@@ -66,11 +66,11 @@ class ContrastiveConfig(TrainConfig):
     n_features: int = param(4, "size of the learned representation (the bottleneck)", gt=0)
     n_hidden: int = param(64, "hidden units of the encoder MLP", gt=0)
     data_seed: int = param(0, "seed of the trajectory and the embedding", ge=0)
-    steps: int = param(600, "optimizer steps", gt=0)
+    steps: int = TrainConfig.redefault("steps", 600)
     batch_size: int = param(256, "pairs (o_t, o_t+1) per batch; also the InfoNCE negatives",
                             ge=2)
     lr: float = param(1e-2, "peak AdamW learning rate (1e-3 to 3e-2)", gt=0, le=1)
-    log_every: int = param(50, "record metrics every this many steps", gt=0)
+    log_every: int = TrainConfig.redefault("log_every", 50)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},

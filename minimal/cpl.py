@@ -67,9 +67,8 @@ class CPLConfig(GridPreferenceConfig):
         """The matching config for the two-phase pipelines (same MDPs and data)."""
         shared = {k: getattr(self, k) for k in ("segment_length", "grid_size", "gamma", "data_seed",
                                                 "n_mdps", "device", "dtype", "seed")}
-        ckpt = None if self.ckpt_dir is None else f"{self.ckpt_dir}/reward"
-        return RewardLearningConfig.from_preset("laptop", **shared, ckpt_dir=ckpt,
-                                                ckpt_every=self.ckpt_every, resume=self.resume)
+        return RewardLearningConfig.from_preset("laptop", **shared,
+                                                **self.stage_checkpoints("reward"))
 
 
 class TabularPolicy(nn.Module):
@@ -145,7 +144,7 @@ def compare_with_pipelines(cfg: CPLConfig) -> CPLComparison:
     for model in MODELS:
         name = model.replace("_", "-")
         for kind, ms, ds in (("4-feature", mdps, data), ("cell", cells, cell_data)):
-            fcfg = rcfg if rcfg.ckpt_dir is None else rcfg.replace(ckpt_dir=f"{rcfg.ckpt_dir}/{model}_{kind}")
+            fcfg = rcfg.replace(**rcfg.stage_checkpoints(f"{model}_{kind}"))
             W = fit_reward(ms, ds, model, fcfg, desc=f"{model} {kind} reward")
             scores[f"{name} {kind} reward + VI"] = policy_scores(ms, W)
     return CPLComparison(scores)

@@ -55,14 +55,14 @@ class DeltaConfig(TrainConfig):
     cos_rejected: float = param(0.25, "cosine of the worse (rejected) teacher with w*", gt=0, lt=1)
     shared: float = param(0.99, "fraction of the teachers' error direction they share", ge=0, le=1)
     beta: float = param(1.0, "DPO temperature beta (larger = smaller moves from w_0)", gt=0)
-    steps: int = param(200, "optimizer steps", gt=0)
+    steps: int = TrainConfig.redefault("steps", 200)
     batch_size: int = param(256, "inputs per step", gt=0)
     lr: float = param(0.01, "Adam learning rate (typical 0.003 to 0.03)", gt=0, le=1)
     weight_decay: float = param(0.0, "weight decay (0 keeps the student's own scale)", ge=0, lt=1)
     warmup_steps: int = param(0, "linear warm-up steps", ge=0)
     min_lr_ratio: float = param(1.0, "final LR as a fraction of lr (1 = constant)", ge=0, le=1)
     grad_clip: float = param(0.0, "clip the global grad norm (0 disables)", ge=0)
-    progress: bool = param(False, "show a tqdm progress bar")
+    progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},

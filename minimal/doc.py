@@ -72,7 +72,7 @@ class DoCConfig(OfflineConfig):
                         "latent RCSL; 0.5 to 5 works here)", ge=0)
     min_prior: float = param(0.01, "ignore latents with prior p(z|s) below this at test time",
                              ge=0, lt=1)
-    steps: int = param(600, "optimizer steps", gt=0)
+    steps: int = OfflineConfig.redefault("steps", 600)
     lr: float = param(3e-2, "peak AdamW learning rate (tables like larger steps: 1e-2 to 1e-1)",
                       gt=0, le=1)
 

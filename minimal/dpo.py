@@ -63,12 +63,12 @@ class DPOConfig(TrainConfig):
     n_layer: int = param(1, "transformer blocks", gt=0)
     n_head: int = param(2, "attention heads", gt=0)
     n_embd: int = param(32, "embedding width (a multiple of n_head)", gt=0)
-    steps: int = param(150, "optimizer steps", gt=0)
+    steps: int = TrainConfig.redefault("steps", 150)
     batch_size: int = param(64, "pairs per step", gt=0)
     lr: float = param(3e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
     weight_decay: float = param(0.0, "AdamW weight decay (0 keeps pi_theta = pi_ref at step 0)",
                                 ge=0, lt=1)
-    progress: bool = param(False, "show a tqdm progress bar")
+    progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},

@@ -243,8 +243,8 @@ class CharLMConfig(TrainConfig):
     5000 steps with checkpoints (see benchmarks/).
     """
 
-    steps: int = param(1000, "optimizer steps", gt=0)
-    warmup_steps: int = param(50, "linear warm-up steps before cosine decay", ge=0)
+    steps: int = TrainConfig.redefault("steps", 1000)
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 50)
     corpus: str = param(str(asset_path("tiny_corpus.txt")), "path to a UTF-8 text file")
     block_size: int = param(64, "context length in characters", gt=1)
     n_layer: int = param(3, "transformer blocks", gt=0)

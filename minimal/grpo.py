@@ -80,8 +80,8 @@ class GRPOConfig(TrainConfig):
     weight_decay: float = param(0.0, "AdamW weight decay (0 for RL)", ge=0, lt=1)
     warmup_steps: int = param(20, "linear warm-up steps", ge=0)
     min_lr_ratio: float = param(1.0, "final LR / lr; 1 keeps it constant", ge=0, le=1)
-    log_every: int = param(10, "record metrics every this many steps", gt=0)
-    progress: bool = param(False, "show a tqdm progress bar")
+    log_every: int = TrainConfig.redefault("log_every", 10)
+    progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},
@@ -106,12 +106,11 @@ class GRPOConfig(TrainConfig):
         the RL run, so a killed run does not redo a finished warm-up.
         """
         big = self.digits >= 5
-        ckpt_dir = None if self.ckpt_dir is None else f"{self.ckpt_dir}/sft"
         return SFTConfig.from_preset("gpu" if big else "laptop", digits=self.digits,
                                      steps=self.sft_steps, seed=self.seed, device=self.device,
                                      dtype=self.dtype, progress=False,
-                                     warmup_steps=min(10, self.sft_steps), ckpt_dir=ckpt_dir,
-                                     ckpt_every=self.ckpt_every, resume=self.resume)
+                                     warmup_steps=min(10, self.sft_steps),
+                                     **self.stage_checkpoints("sft"))
 
 
 #: The Tricks-or-Traps recipes as config overrides; all share the vanilla clipped loss.

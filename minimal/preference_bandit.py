@@ -324,14 +324,14 @@ class BanditConfig(TrainConfig):
     n_offline: int = param(500, "responses sampled once from pi_ref for the offline methods",
                            gt=1)
     keep_frac: float = param(0.1, "fraction of best responses kept by filtered SFT", gt=0, le=1)
-    steps: int = param(150, "optimizer steps", gt=0)
+    steps: int = TrainConfig.redefault("steps", 150)
     batch_size: int = param(64, "responses (or pairs) per step", gt=1)
     lr: float = param(0.1, "Adam learning rate on the logits (typical 0.01 to 0.3)", gt=0, le=1)
     warmup_steps: int = param(0, "linear warm-up steps", ge=0)
     min_lr_ratio: float = param(1.0, "final LR as a fraction of lr (1 = constant)", ge=0, le=1)
-    grad_clip: float = param(0.0, "clip the global grad norm to this (0 disables)", ge=0)
-    log_every: int = param(5, "record metrics every this many steps", gt=0)
-    progress: bool = param(False, "show a tqdm progress bar")
+    grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
+    log_every: int = TrainConfig.redefault("log_every", 5)
+    progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},

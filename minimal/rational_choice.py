@@ -57,7 +57,7 @@ class ChoiceConfig(TrainConfig):
 
 def _subdir(cfg: ChoiceConfig, name: str) -> ChoiceConfig:
     """Each trained model checkpoints into its own folder under ``cfg.ckpt_dir``."""
-    return cfg if cfg.ckpt_dir is None else cfg.replace(ckpt_dir=f"{cfg.ckpt_dir}/{name}")
+    return cfg.replace(**cfg.stage_checkpoints(name))
 
 
 # --------------------------------------------------------------- demo 1: EV arithmetic

@@ -57,7 +57,7 @@ class OfflineConfig(TrainConfig):
                             "means full-batch training on the distinct rows", gt=0)
     lr: float = param(1e-2, "peak AdamW learning rate (1e-3 to 3e-2)", gt=0, le=1)
     weight_decay: float = param(0.0, "AdamW weight decay", ge=0, lt=1)
-    log_every: int = param(50, "record metrics every this many steps", gt=0)
+    log_every: int = TrainConfig.redefault("log_every", 50)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},

@@ -263,7 +263,7 @@ def compare_preference_models(cfg: RewardLearningConfig) -> ComparisonResult:
     scores = {m: np.zeros((len(sizes), len(mdps))) for m in MODELS}
     jobs = [(i, n, m) for i, n in enumerate(sizes) for m in MODELS]
     for i, n, model in tqdm(jobs, desc="fits", leave=False):
-        fit_cfg = cfg if cfg.ckpt_dir is None else cfg.replace(ckpt_dir=f"{cfg.ckpt_dir}/{model}_n{n}")
+        fit_cfg = cfg.replace(**cfg.stage_checkpoints(f"{model}_n{n}"))
         W = fit_reward(mdps, [subset(d, n) for d in full], model, fit_cfg, desc=f"{model} n={n}")
         scores[model][i] = policy_scores(mdps, W)
     return ComparisonResult(sizes, scores)

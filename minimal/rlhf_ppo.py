@@ -74,7 +74,7 @@ class RLHFConfig(TrainConfig):
     weight_decay: float = param(0.0, "AdamW weight decay (0 keeps pi_theta = pi_ref at step 0)",
                                 ge=0, lt=1)
     log_every: int = param(4, "record metrics every this many steps (one per rollout)", gt=0)
-    progress: bool = param(False, "show a tqdm progress bar")
+    progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "laptop": {},
@@ -180,8 +180,7 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
             seed=cfg.seed, device=cfg.device, dtype=cfg.dtype, response_len=cfg.response_len,
             n_pairs=cfg.rm_pairs, n_test=cfg.n_eval, n_layer=cfg.n_layer, n_head=cfg.n_head,
             n_embd=cfg.n_embd, steps=cfg.rm_steps, warmup_steps=min(20, cfg.rm_steps),
-            rater_bias=cfg.rater_bias, ckpt_every=cfg.ckpt_every, resume=cfg.resume,
-            ckpt_dir=None if cfg.ckpt_dir is None else f"{cfg.ckpt_dir}/reward_model")
+            rater_bias=cfg.rater_bias, **cfg.stage_checkpoints("reward_model"))
         rm_result = rm.train_reward_model(rm_cfg)
         reward = rm_result["model"]
     reward.to(device).eval()

@@ -108,3 +108,11 @@ def test_cli_rejects_any_non_integer_text_for_an_int_field(text):
 def test_out_of_range_learning_rates_are_rejected(lr):
     with pytest.raises(ConfigError, match="CharLMConfig.lr"):
         CharLMConfig.from_preset("laptop", lr=lr)
+
+
+def test_stage_checkpoints_put_each_stage_in_its_own_folder_and_resume_with_the_run():
+    cfg = CharLMConfig(ckpt_dir="runs/a", ckpt_every=7, resume=True)
+    assert cfg.stage_checkpoints("sft") == {"ckpt_dir": "runs/a/sft", "ckpt_every": 7,
+                                            "resume": True}
+    assert CharLMConfig().stage_checkpoints("sft") == {"ckpt_dir": None, "ckpt_every": 100,
+                                                       "resume": False}
