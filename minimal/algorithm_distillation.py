@@ -25,7 +25,7 @@ import torch
 
 from minimal.bandits import (greedy_policy, make_thompson, make_ucb, min_fraction, run_policy,
                              sample_bandits, suffix_failure_frequency)
-from minimal.config import param
+from minimal.config import param, run_cli
 from minimal.dpt import DPTConfig, TrainedAgent, run_agent, train_sequence_model
 
 
@@ -115,4 +115,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.gpt import GPT, CharTokenizer, GPTConfig, check_heads_divide_width
 from minimal.train import History, one_thread, train
 
@@ -312,4 +312,4 @@ def main(argv: list[str] | None = None) -> SFTResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -254,3 +254,9 @@ def compare_baselines(n_runs: int = 500, n_arms: int = 5, horizon: int = 50,
         bandit = sample_bandits(n_runs, n_arms, np.random.default_rng(seed), kind, noise)
         out[name] = run_policy(bandit, policy, horizon, np.random.default_rng([seed, i]))
     return out
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

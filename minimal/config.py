@@ -18,6 +18,16 @@ of the shared training loop in :mod:`minimal.train`).  Three habits follow:
 * **Command line.**  ``python -m minimal.<module> --preset gpu --set lr=1e-3
   steps=500`` builds the config with :meth:`Config.cli`.  An unknown preset,
   unknown key, wrong type or out-of-range value exits with a clear message.
+  Before any training the command line also runs :meth:`Config.preflight`, the
+  checks a config cannot make on its own values (is ``ckpt_dir`` writable, does
+  it already hold checkpoints, is the GPU there, does the corpus exist); a problem
+  there is a :class:`RunError`.  A ``ckpt_dir`` that already holds checkpoints is
+  refused unless ``--set resume=true`` continues them or ``--overwrite`` (a flag,
+  not a field) lets the new run replace them.  Each module's ``if __name__ == "__main__":``
+  block calls :func:`run_cli`, which turns these errors, and a loss that becomes
+  NaN mid-run, into one line ``python -m minimal.<module>: error: ...`` and exit
+  status 2 instead of a traceback.  On the command line ``progress`` is on unless
+  ``--set progress=false``; library calls keep each config's own default.
 
 Introduced in the front matter ("How to run the code").
 """
@@ -27,14 +37,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import inspect
+import math
+import sys
 import types
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 
 class ConfigError(ValueError):
     """A config value, key or preset that is not allowed.  The message names it."""
+
+
+class RunError(ValueError):
+    """A problem outside the config's own values: a ``ckpt_dir`` that cannot be written or
+    already holds checkpoints, a checkpoint that cannot be read or resumed, an absent GPU, a
+    missing data file.  The message names it and says what to do.  A ``ValueError``, so code
+    that catches those keeps working."""
 
 
 def param(default: Any, doc: str, *, gt=None, ge=None, lt=None, le=None, choices=None):
@@ -154,6 +175,8 @@ class Config:
             ok = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
             if not ok:
                 raise ConfigError(f"{where}: expected {tp.__name__}, got {type(value).__name__}")
+            if tp is float and not math.isfinite(value):  # nan passes no comparison, inf many
+                raise ConfigError(f"{where}: must be a finite number")
             meta = f.metadata
             if meta.get("choices") is not None and value not in meta["choices"]:
                 raise ConfigError(f"{where}: must be one of {list(meta['choices'])}")
@@ -176,29 +199,63 @@ class Config:
         raise ConfigError(f"{type(self).__name__}: {message}")
 
     # ------------------------------------------------------------------- CLI
+    #: Values the command line uses unless ``--set`` gives others (on top of the preset);
+    #: library calls from notebooks and tests keep the field defaults.
+    cli_defaults: ClassVar[dict[str, Any]] = {}
+
+    def preflight(self, overwrite: bool = False) -> None:
+        """Check what the values alone cannot show (files, folders, the device) before any
+        training; raise :class:`RunError`.  The command line runs it; subclasses add checks.
+        ``overwrite`` is the command line's ``--overwrite`` flag."""
+
+    @classmethod
+    def prog(cls) -> str:
+        """How this config's command line is typed: ``python -m minimal.<module>``."""
+        return f"python -m {_module_name(cls.__module__)}"
+
     @classmethod
     def help_text(cls) -> str:
-        lines = ["fields (set with --set key=value):"]
+        """Every field with its type, its allowed values and its value in each preset."""
+        lines = ["fields (set with --set key=value): type and allowed values; value in each preset"]
         hints = typing.get_type_hints(cls)
         for f in fields(cls):
             tp, optional = _base_type(hints[f.name])
-            kind = tp.__name__ + (" or none" if optional else "")
-            lines.append(f"  {f.name} ({kind}, default {f.default!r}): {f.metadata.get('doc', '')}")
-        lines.append("presets: " + ", ".join(f"{k} {v}" for k, v in cls.presets.items()))
+            kind = tp.__name__ + (" or none" if optional else "") + _allowed_text(f.metadata)
+            values = ", ".join(f"{name} {overrides.get(f.name, f.default)!r}"
+                               for name, overrides in cls.presets.items())
+            if f.name in cls.cli_defaults:
+                values += f"; {cls.cli_defaults[f.name]!r} on the command line unless set"
+            lines.append(f"  {f.name} ({kind}; {values}): {f.metadata.get('doc', '')}")
+        lines.append(f"presets: {', '.join(cls.presets)} (--preset NAME; laptop is the default)")
         return "\n".join(lines)
 
     @classmethod
     def cli(cls, argv: list[str] | None = None, description: str | None = None) -> "Config":
-        """Parse ``--preset NAME --set key=value ...``; exit with a message on bad input."""
+        """Parse ``--preset NAME --set key=value ...`` and run :meth:`preflight`.
+
+        Bad input exits with status 2: a malformed command line with argparse's usage and
+        error, a value, preset or surrounding that is not allowed with one line
+        ``python -m minimal.<module>: error: <what and what to do>``.
+        """
         parser = argparse.ArgumentParser(
-            description=description or cls.__doc__,
+            prog=cls.prog(),
+            description=inspect.cleandoc(description or cls.__doc__ or "").replace("``", "'"),
             epilog=cls.help_text(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("--preset", default="laptop", help=f"one of {sorted(cls.presets)}")
         parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                             help="override config fields, e.g. --set lr=1e-3 steps=200")
+        if "ckpt_dir" in cls.field_names():
+            parser.add_argument("--overwrite", action="store_true",
+                                help="let a new run overwrite the checkpoints already in "
+                                     "ckpt_dir (without it the run refuses to start; "
+                                     "--set resume=true continues them instead)")
         args = parser.parse_args(argv)
+
+        def fail(message: str):
+            parser.exit(2, f"{parser.prog}: error: {_one_line(message)}\n")
+
         hints = typing.get_type_hints(cls)
         overrides: dict[str, Any] = {}
         for item in args.set:
@@ -210,13 +267,36 @@ class Config:
                 tp, optional = _base_type(hints[key])
                 overrides[key] = _parse_text(text, tp, optional)
             except ConfigError as exc:
-                parser.error(str(exc))
+                fail(str(exc))
             except ValueError as exc:
-                parser.error(f"{cls.__name__}.{key}: cannot read {text!r} as {tp.__name__} ({exc})")
+                fail(f"{cls.__name__}.{key}: cannot read {text!r} as {tp.__name__} ({exc})")
         try:
-            return cls.from_preset(args.preset, **overrides)
-        except ConfigError as exc:
-            parser.error(str(exc))
+            cfg = cls.from_preset(args.preset, **{**cls.cli_defaults, **overrides})
+            cfg.preflight(overwrite=getattr(args, "overwrite", False))
+        except (ConfigError, RunError) as exc:
+            fail(str(exc))
+        return cfg
+
+
+def _allowed_text(meta) -> str:
+    """The bounds and choices :func:`param` recorded, as ``--help`` prints them."""
+    if meta.get("choices") is not None:
+        return ", one of " + ", ".join(repr(c) for c in meta["choices"])
+    bounds = [f"{sign} {meta[key]}" for key, sign in
+              (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if meta.get(key) is not None]
+    return " " + " and ".join(bounds) if bounds else ""
+
+
+def _module_name(module: str) -> str:
+    """A module's dotted name, also for the one ``python -m`` runs (it is called ``__main__``)."""
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        return spec.name if spec is not None else f"minimal.{Path(sys.argv[0]).stem}"
+    return module
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
 
 
 @dataclass
@@ -245,6 +325,14 @@ class TrainConfig(Config):
         "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16"},
     }
+    # A run started from a terminal shows its progress bar (--set progress=false hides it).
+    cli_defaults: ClassVar[dict[str, Any]] = {"progress": True}
+
+    def preflight(self, overwrite: bool = False) -> None:
+        """The device, ``ckpt_dir`` and the checkpoints in it: :func:`minimal.train.preflight`."""
+        from minimal.train import preflight  # imported here: this module does not need torch
+
+        preflight(self, overwrite)
 
     def check(self) -> None:
         if self.warmup_steps > self.steps:
@@ -258,3 +346,65 @@ class TrainConfig(Config):
         run, so that resuming a killed run does not redo a stage that had finished."""
         ckpt_dir = None if self.ckpt_dir is None else f"{self.ckpt_dir}/{name}"
         return {"ckpt_dir": ckpt_dir, "ckpt_every": self.ckpt_every, "resume": self.resume}
+
+
+# ------------------------------------------------------------- running a command
+CLI_THREADS = 1  # torch CPU threads of every command-line run (see run_cli)
+
+
+def run_cli(main: Callable[[], Any]) -> None:
+    """Run a trainer's ``main()`` as a command; every module's ``__main__`` block calls this.
+
+    Problems the code names, when they surface after the command line was read (a stage's
+    checkpoint that cannot be resumed, a loss that stops being finite, memory that runs
+    out), print one line ``python -m minimal.<module>: error: <message>`` on stderr and
+    exit with status 2; Ctrl-C prints one line and exits with 130.  Anything else is a bug
+    and keeps its traceback.  Called from Python, ``main(argv)`` raises as usual.
+
+    A command runs torch on ``CLI_THREADS`` CPU thread(s): the book's models are tiny, so
+    a second thread saves little on an idle machine and costs several times over on a busy
+    one, and one thread gives the same numbers whatever the core count
+    (``benchmarks/threads.md``).  Library calls keep the caller's setting.
+    """
+    import torch  # here, not at the top: the config classes themselves need no torch
+
+    torch.set_num_threads(CLI_THREADS)
+    try:
+        main()
+        return
+    except (ConfigError, RunError, FloatingPointError) as exc:
+        message, status = f"error: {exc}", 2
+    except (MemoryError, RuntimeError) as exc:  # torch reports exhausted memory as RuntimeError
+        text = str(exc)
+        if isinstance(exc, RuntimeError) and not ("out of memory" in text.lower()
+                                                  or "DefaultCPUAllocator" in text):
+            raise
+        where = "GPU" if "CUDA" in text else "CPU"
+        message, status = f"error: out of {where} memory; lower batch_size or the model's size", 2
+    except KeyboardInterrupt:
+        message, status = ("interrupted; with ckpt_dir set, --set resume=true continues from "
+                           "the last checkpoint"), 130
+    # Past the except clause the failed run's frames are gone, and with them its progress
+    # bar, which has cleared its line: the message is then the last thing on the terminal.
+    prog = f"python -m {_module_name(getattr(main, '__module__', '__main__'))}"
+    print(f"{prog}: {_one_line(message)}", file=sys.stderr)
+    sys.exit(status)
+
+
+def command_line_modules() -> list[str]:
+    """The modules of ``minimal`` that have a command line (a ``main`` function)."""
+    here = Path(__file__).resolve().parent
+    return sorted(p.stem for p in here.glob("*.py")
+                  if not p.stem.startswith("_") and "\ndef main(" in p.read_text(encoding="utf-8"))
+
+
+def no_command_line(module: str) -> None:
+    """``python -m`` of a library-only module: one line naming the ones to run, exit 2."""
+    print(f"python -m {module}: error: {module} is a library module without a command line; "
+          f"the modules with one are {', '.join(command_line_modules())} "
+          "(python -m minimal.<module> --help)", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    no_command_line(__spec__.name)

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.train import one_thread
 from minimal.train import History, train
 
@@ -194,4 +194,4 @@ def main(argv: list[str] | None = None) -> ReprResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.preferences import MODELS, RewardMDP, cells_view
 from minimal.reward_learning import (GridPreferenceConfig, PreferenceBatch, RewardLearningConfig,
                                      fit_reward, policy_scores, random_mdps, regret_datasets,
@@ -66,7 +66,7 @@ class CPLConfig(GridPreferenceConfig):
     def reward_config(self) -> RewardLearningConfig:
         """The matching config for the two-phase pipelines (same MDPs and data)."""
         shared = {k: getattr(self, k) for k in ("segment_length", "grid_size", "gamma", "data_seed",
-                                                "n_mdps", "device", "dtype", "seed")}
+                                                "n_mdps", "device", "dtype", "seed", "progress")}
         return RewardLearningConfig.from_preset("laptop", **shared,
                                                 **self.stage_checkpoints("reward"))
 
@@ -160,4 +160,4 @@ def main(argv: list[str] | None = None) -> CPLComparison:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.train import train
 
 
@@ -171,4 +171,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

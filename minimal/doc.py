@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from minimal.config import param
+from minimal.config import param, run_cli
 from minimal.offline_bandit import Steps
 from minimal.return_conditioning import (OfflineConfig, batch_sampler, make_dataset,
                                          policy_value, train_rcsl)
@@ -281,4 +281,4 @@ def main(argv: list[str] | None = None) -> DoCResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.gpt import GPT, check_heads_divide_width
 from minimal.preference_bandit import dpo_loss, ipo_loss
 from minimal.reward_model import (PROMPT_ID, gold_reward, make_preference_data, make_reference,
@@ -135,4 +135,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

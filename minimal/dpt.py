@@ -31,7 +31,7 @@ from torch import nn
 
 from minimal.bandits import (Bandit, Trajectory, check_horizon, compare_baselines,
                              sample_bandits)
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.gpt import GPT, GPTConfig, check_heads_divide_width
 from minimal.seeding import seed_everything
 from minimal.train import History, resolve_device, train
@@ -316,4 +316,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -181,3 +181,9 @@ def load_vector_env_state(envs: gym.vector.SyncVectorEnv, snapshot: dict) -> Non
         load_env_state(env, state)
     for name, value in snapshot["spaces"].items():
         _decode(value, getattr(envs, name))  # puts the space's generator back in place
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minimal import asset_path
-from minimal.config import ConfigError, TrainConfig, param
+from minimal.config import ConfigError, RunError, TrainConfig, param, run_cli
 
 
 # ------------------------------------------------------------------ tokenizer
@@ -266,6 +266,15 @@ class CharLMConfig(TrainConfig):
         super().check()
         check_heads_divide_width(self)
 
+    def preflight(self, overwrite: bool = False) -> None:
+        """Also the corpus: a UTF-8 file that exists and is long enough for block_size."""
+        try:
+            text = load_corpus(self.corpus)
+        except (OSError, ValueError) as exc:  # missing, unreadable, empty or not UTF-8
+            raise RunError(f"{exc}; pass a UTF-8 text file with --set corpus=PATH") from None
+        check_block_size(len(text), self)
+        super().preflight(overwrite)
+
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
                          n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
@@ -276,10 +285,49 @@ def load_corpus(path: str) -> str:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"corpus file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"corpus file is not UTF-8 text: {p} ({exc.reason} at byte "
+                         f"{exc.start})") from None
     if not text:
         raise ValueError(f"corpus file is empty: {p}")
     return text
+
+
+def validation_size(n_chars: int, cfg: CharLMConfig) -> int:
+    """Characters held out at the corpus's end: a ``val_fraction`` share, and at least one
+    window of ``block_size`` plus its next-character target."""
+    return max(cfg.block_size + 1, int(n_chars * cfg.val_fraction))
+
+
+def largest_block_size(n_chars: int, val_fraction: float) -> int:
+    """The largest block_size for which both splits of ``n_chars`` hold a window and its target.
+
+    Validation takes ``v = int(n_chars * val_fraction)`` characters while ``block_size < v``
+    (training then needs ``block_size < n_chars - v``) and ``block_size + 1`` beyond that
+    (training then keeps ``n_chars - block_size - 1 > block_size``).
+    """
+    v = int(n_chars * val_fraction)
+    best = min(v - 1, n_chars - v - 1)
+    if (n_chars - 2) // 2 >= v:
+        best = max(best, (n_chars - 2) // 2)
+    return best
+
+
+def check_block_size(n_chars: int, cfg: CharLMConfig) -> None:
+    """Refuse a block_size that leaves training less than one window and its target."""
+    n_val = validation_size(n_chars, cfg)
+    if n_chars - n_val > cfg.block_size:
+        return
+    largest = largest_block_size(n_chars, cfg.val_fraction)
+    fits = (f"the largest block_size that fits is {largest}" if largest > 1
+            else "no block_size fits: use a longer corpus")
+    raise ConfigError(f"CharLMConfig.block_size = {cfg.block_size} is too long for the corpus "
+                      f"{cfg.corpus} ({n_chars:,} characters): the validation split takes the "
+                      f"last {n_val:,} (val_fraction = {cfg.val_fraction}, at least "
+                      f"block_size + 1) and leaves {max(0, n_chars - n_val):,} for training, "
+                      f"which needs more than block_size; {fits}")
 
 
 def random_windows(data: torch.Tensor, block_size: int, batch_size: int,
@@ -321,9 +369,10 @@ def train_char_lm(cfg: CharLMConfig) -> CharLMResult:
     from minimal.train import resolve_device, train
 
     text = load_corpus(cfg.corpus)
+    check_block_size(len(text), cfg)
     tok = CharTokenizer(text)
     data = torch.tensor(tok.encode(text), dtype=torch.long)
-    n_val = max(cfg.block_size + 1, int(len(data) * cfg.val_fraction))
+    n_val = validation_size(len(data), cfg)
     train_data, val_data = data[:-n_val], data[-n_val:]
     seed_everything(cfg.seed)
     model = GPT(cfg.model_config(tok.vocab_size))
@@ -354,4 +403,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

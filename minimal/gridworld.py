@@ -216,3 +216,9 @@ class GridWorld(gym.Env):
         if title:
             ax.set_title(title)
         return ax
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

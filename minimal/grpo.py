@@ -39,7 +39,7 @@ import torch
 
 from minimal.arithmetic import (SFTConfig, Problems, accuracy, held_out, response_mask,
                                 reward, sample, sample_problems, train_sft, verify)
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.gpt import GPT
 from minimal.train import History, one_thread, resolve_device, train
 
@@ -108,7 +108,7 @@ class GRPOConfig(TrainConfig):
         big = self.digits >= 5
         return SFTConfig.from_preset("gpu" if big else "laptop", digits=self.digits,
                                      steps=self.sft_steps, seed=self.seed, device=self.device,
-                                     dtype=self.dtype, progress=False,
+                                     dtype=self.dtype, progress=self.progress,
                                      warmup_steps=min(10, self.sft_steps),
                                      **self.stage_checkpoints("sft"))
 
@@ -347,4 +347,4 @@ def main(argv: list[str] | None = None) -> GRPOResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

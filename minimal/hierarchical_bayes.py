@@ -209,3 +209,9 @@ def fit_power_law(x, y) -> tuple[float, float]:
         raise ValueError("fit_power_law needs positive x and y")
     gamma, logc = np.polyfit(np.log(x), np.log(y), 1)
     return float(gamma), float(np.exp(logc))
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

@@ -107,3 +107,9 @@ def expected_loss(pred: torch.Tensor, theta_true: torch.Tensor) -> float:
                          f"{tuple(pred.shape)} and {tuple(theta_true.shape)}")
     ce = -(theta_true.double()[:, None, :] * pred.double().clamp_min(1e-12).log()).sum(-1)
     return float(ce.mean())
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

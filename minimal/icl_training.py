@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.gpt import GPT, GPTConfig, check_heads_divide_width
 from minimal.icl_tasks import (generalizing_predictor, kl, memorizing_predictor,
                                sample_sequences, sample_tasks)
@@ -191,4 +191,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

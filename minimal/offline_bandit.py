@@ -241,3 +241,9 @@ def make_frozenlake_dataset(n_episodes: int = 300, p_random: float = 0.5, seed: 
     """Offline FrozenLake trajectories from :func:`frozenlake_behaviour`."""
     lake = FrozenLake(slippery=True, horizon=horizon)
     return lake, lake.collect(frozenlake_behaviour(lake, p_random), n_episodes, seed)
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

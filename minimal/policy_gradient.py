@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from minimal.config import TrainConfig, param
+from minimal.config import ConfigError, RunError, TrainConfig, param, run_cli
 from minimal.env_snapshot import (NotSnapshotable, load_vector_env_state,
                                   vector_env_state)
 from minimal.train import (History, checkpoint_state, load_checkpoint, lr_at, make_optimizer,
@@ -139,19 +139,30 @@ class ActorCritic(nn.Module):
 
 # ------------------------------------------------------------------ rollouts
 def make_envs(env_id: str, n: int) -> gym.vector.SyncVectorEnv:
-    """``n`` copies of ``env_id`` that reset on the same step an episode ends."""
+    """``n`` copies of ``env_id`` that reset on the same step an episode ends.
+
+    An id that gymnasium does not know, or an environment this module cannot drive, is a
+    :class:`ConfigError` naming ``env_id``.
+    """
     try:
         gym.spec(env_id)
     except gym.error.Error as exc:
-        raise ValueError(f"unknown gymnasium environment {env_id!r} ({exc})") from None
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id) for _ in range(n)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        raise ConfigError(f"env_id = {env_id!r}: unknown gymnasium environment {env_id!r} "
+                          f"({exc})") from None
+    try:
+        envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id) for _ in range(n)],
+                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    except gym.error.Error as exc:  # e.g. an extra package the environment needs
+        raise ConfigError(f"env_id = {env_id!r}: gymnasium cannot make it ({exc})") from None
     if not isinstance(envs.single_action_space, gym.spaces.Discrete):
-        raise ValueError(f"{env_id} has action space {envs.single_action_space}; "
-                         "this module handles Discrete actions only")
+        envs.close()
+        raise ConfigError(f"env_id = {env_id!r} has action space {envs.single_action_space}; "
+                          "this module handles Discrete actions only")
     if len(envs.single_observation_space.shape) != 1:
-        raise ValueError(f"{env_id} has observation shape {envs.single_observation_space.shape}; "
-                         "this module expects flat vectors")
+        envs.close()
+        raise ConfigError(f"env_id = {env_id!r} has observation shape "
+                          f"{envs.single_observation_space.shape}; this module expects flat "
+                          "vectors")
     return envs
 
 
@@ -236,8 +247,8 @@ class RolloutCollector:
 
     def load_state_dict(self, state: dict) -> None:
         if state["envs"] is None:
-            raise ValueError(f"cannot resume: the checkpoint has no environment states "
-                             f"({state['why_not']})")
+            raise RunError(f"cannot resume: the checkpoint has no environment states "
+                           f"({state['why_not']}); rerun without resume in a new ckpt_dir")
         load_vector_env_state(self.envs, state["envs"])
         self.obs, self.ep_return = state["obs"].numpy().copy(), state["ep_return"].numpy().copy()
         self.env_steps = state["env_steps"]
@@ -437,4 +448,4 @@ def main(argv: list[str] | None = None) -> PGResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -325,3 +325,9 @@ def constant_shift_demo(layout, w_a, shift: float, n: int = 2000, length: int = 
                      - preference_probability(b, seg1, seg2, m)) for m in MODELS}
     return ShiftDemo(float(gap["partial_return"].max()), float(gap["regret"].max()),
                      float(gap["regret"].mean()), a.scaled_return(b.greedy_policy(w_b)), int(keep.sum()))
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minimal.arithmetic import TOKENIZER, Problems, held_out, sample, sample_problems, verify
-from minimal.config import param
+from minimal.config import param, run_cli
 from minimal.gpt import GPT
 from minimal.grpo import GRPOConfig, GRPOResult, RolloutBatch, Sampler, rollout, train_grpo
 
@@ -196,4 +196,4 @@ def main(argv: list[str] | None = None) -> PCLResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.offline_bandit import (BernoulliBandit, FrozenLake, Steps, make_bandit_dataset,
                                     make_frozenlake_dataset)
 from minimal.train import History, one_thread, train
@@ -196,4 +196,4 @@ def main(argv: list[str] | None = None) -> RCSLResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

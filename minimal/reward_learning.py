@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.preferences import MODELS, Preferences, RewardMDP, make_preferences, random_mdp
 from minimal.train import one_thread, resolve_device, train
 
@@ -49,7 +49,8 @@ class GridPreferenceConfig(TrainConfig):
     n_mdps: int = param(24, "random MDPs (reward functions and layouts)", gt=0)
     segment_length: int = param(3, "transitions per segment (typical 1 to 10)", gt=0)
     grid_size: int = param(5, "side of the square gridworld", ge=3)
-    gamma: float = param(0.9, "discount for planning and scoring", gt=0, lt=1)
+    gamma: float = param(0.9, "discount for planning and scoring (value iteration's 10,000 "
+                         "sweeps converge up to 0.995)", gt=0, le=0.995)
     data_seed: int = param(0, "seed of the MDPs and the preference data", ge=0)
 
     lr: float = TrainConfig.redefault("lr", 0.1)
@@ -280,4 +281,4 @@ def main(argv: list[str] | None = None) -> ComparisonResult:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

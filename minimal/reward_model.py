@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.gpt import GPT, CharTokenizer, GPTConfig, check_heads_divide_width
 from minimal.train import resolve_device, train
 
@@ -198,4 +198,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -41,7 +41,7 @@ from torch import nn
 
 from minimal import dpo
 from minimal import reward_model as rm
-from minimal.config import TrainConfig, param
+from minimal.config import TrainConfig, param, run_cli
 from minimal.dpo import response_token_logprobs
 from minimal.gpt import GPT, check_heads_divide_width
 from minimal.policy_gradient import gae
@@ -180,7 +180,8 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
             seed=cfg.seed, device=cfg.device, dtype=cfg.dtype, response_len=cfg.response_len,
             n_pairs=cfg.rm_pairs, n_test=cfg.n_eval, n_layer=cfg.n_layer, n_head=cfg.n_head,
             n_embd=cfg.n_embd, steps=cfg.rm_steps, warmup_steps=min(20, cfg.rm_steps),
-            rater_bias=cfg.rater_bias, **cfg.stage_checkpoints("reward_model"))
+            rater_bias=cfg.rater_bias, progress=cfg.progress,
+            **cfg.stage_checkpoints("reward_model"))
         rm_result = rm.train_reward_model(rm_cfg)
         reward = rm_result["model"]
     reward.to(device).eval()
@@ -304,4 +305,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

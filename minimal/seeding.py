@@ -27,3 +27,9 @@ def seed_everything(seed: int) -> None:
 def rng(seed: int) -> np.random.Generator:
     """A NumPy generator of its own, independent of the global state."""
     return np.random.default_rng(seed)
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

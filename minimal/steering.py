@@ -105,3 +105,9 @@ def steering_sweep(model: BanditTransformer, vector: torch.Tensor, layer: int, s
         out["arms_tried"].append(float(tried))
         out["regret"].append(float(roll.cumulative_regret()[:, -1].mean()))
     return out
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

@@ -149,3 +149,9 @@ def q_learning(env, episodes: int, gamma: float, alpha: float = 0.5, epsilon: fl
             s, done = s2, terminated or truncated
         returns.append(total)
     return QLearningResult(Q, returns)
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

@@ -183,3 +183,9 @@ def sequence_kl(model: GPT, ref: GPT, prompt, responses) -> tuple[float, float, 
             reach = model.token_logprobs(ids)[0, P - 1:].sum().exp() if pre else torch.tensor(1.0)
             by_token_kl += float(reach * (log_pi.exp() * (log_pi - log_ref)).sum())
     return by_sequence, by_token_ratio, by_token_kl
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)

@@ -18,8 +18,10 @@ matter ("How to run the code").
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from minimal.config import TrainConfig
+from minimal.config import RunError, TrainConfig
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], "tuple[torch.Tensor, dict[str, float]]"]
@@ -114,15 +116,26 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only).
+
+    A file that is not one (empty, truncated, other bytes) raises :class:`RunError`.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated file, not a torch file, or unsafe pickled objects
-        raise ValueError(f"checkpoint {path} is corrupt or not a weights-only torch file "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # empty or truncated file, not a torch file, unsafe pickled objects
+        # torch's first sentence only: its advice to retry with weights_only=False would run
+        # whatever code the file holds, and does not fit a file that is simply damaged
+        first = str(exc).strip().split("\n")[0].split(". ")[0]
+        why = "the file is empty" if path.stat().st_size == 0 else f"{type(exc).__name__}: {first}"
+        raise RunError(f"checkpoint {path} is corrupt or not a checkpoint of this code ({why}); "
+                       "delete it or pick another ckpt_dir") from exc
+    if not isinstance(state, dict):
+        raise RunError(f"checkpoint {path} is corrupt or not a checkpoint of this code (it holds "
+                       f"a {type(state).__name__}); delete it or pick another ckpt_dir")
+    return state
 
 
 def checkpoint_state(model, opt, gen, step, history, cfg, extra=None) -> dict:
@@ -147,23 +160,37 @@ def checkpoint_state(model, opt, gen, step, history, cfg, extra=None) -> dict:
     return state
 
 
-def restore_checkpoint(state, model, opt, gen, cfg, path, extra=None) -> tuple[int, History]:
-    """Load ``state`` (from :func:`checkpoint_state`) in place; return (step, history).
-
-    Refuses a checkpoint of another format version or of a different config.
-    """
+def check_resumable(state: dict, cfg: TrainConfig, path) -> None:
+    """Raise :class:`RunError` unless a run with ``cfg`` can continue from ``state``: the same
+    format version, the same trainer, the same config up to ``RESUME_MAY_CHANGE``, and a
+    step no later than ``cfg.steps``."""
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected "
-                         f"{CHECKPOINT_FORMAT}; it was written by another version of the code")
+        raise RunError(f"{path}: checkpoint format {state.get('format')!r}, expected "
+                       f"{CHECKPOINT_FORMAT}; it was written by another version of the code: "
+                       "delete it or use a new ckpt_dir")
     saved, now = state["config"], cfg.to_dict()
+    foreign = sorted(set(saved) ^ set(now))
+    if foreign:
+        raise RunError(f"{path} was written by another trainer or another version of this "
+                       f"one (fields {', '.join(foreign)} are in one config only); "
+                       "use a new ckpt_dir")
     changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k])
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-        raise ValueError(f"{path} was written with a different config ({diffs}); "
-                         "resume with the same settings or use a new ckpt_dir")
+        raise RunError(f"{path} was written with a different config ({diffs}); "
+                       "resume with the same settings or use a new ckpt_dir")
     if cfg.steps < state["step"]:
-        raise ValueError(f"{path} is at step {state['step']}, past steps = {cfg.steps}; "
-                         "resume with at least as many steps or use a new ckpt_dir")
+        raise RunError(f"{path} is at step {state['step']}, past steps = {cfg.steps}; "
+                       "resume with at least as many steps or use a new ckpt_dir")
+
+
+def restore_checkpoint(state, model, opt, gen, cfg, path, extra=None) -> tuple[int, History]:
+    """Load ``state`` (from :func:`checkpoint_state`) in place; return (step, history).
+
+    Refuses (:func:`check_resumable`) a checkpoint of another format version, of another
+    trainer or of a different config.
+    """
+    check_resumable(state, cfg, path)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["data_rng"])
@@ -172,12 +199,62 @@ def restore_checkpoint(state, model, opt, gen, cfg, path, extra=None) -> tuple[i
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     if extra is not None:
         if "extra" not in state:
-            raise ValueError(f"{path} has no trainer state to resume from; it was written "
-                             "by a run of another trainer")
+            raise RunError(f"{path} has no trainer state to resume from; it was written "
+                           "by a run of another trainer: use a new ckpt_dir")
         extra.load_state_dict(state["extra"])
     history = History(list(state["history"]["steps"]),
                       {k: list(v) for k, v in state["history"]["metrics"].items()})
     return int(state["step"]), history
+
+
+# ------------------------------------------------------------------ preflight
+def preflight(cfg: TrainConfig, overwrite: bool = False) -> None:
+    """Check, before any training, what would otherwise fail late or be lost: raise RunError.
+
+    The command line runs this (``Config.cli`` calls ``cfg.preflight``); library calls do
+    not, so a notebook that reruns a cell with the same ``ckpt_dir`` overwrites it as before.
+
+    * ``device = 'cuda'`` needs a GPU that torch can use;
+    * ``ckpt_dir`` must be a folder, or not exist yet, where this process can create files;
+    * without ``resume`` it must not hold checkpoints (``latest.pt``, the run's own or a
+      stage's in a subfolder) unless ``overwrite`` (``--overwrite``) says to replace them;
+    * with ``resume`` every checkpoint there must load, and ``ckpt_dir/latest.pt`` must be
+      one this run can continue (:func:`check_resumable`).  A stage's checkpoint is checked
+      against the stage's config when the stage starts.
+    """
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise RunError("device = 'cuda' but torch.cuda.is_available() is False on this machine; "
+                       "use --set device=cpu (or device=auto), or the laptop preset")
+    if cfg.ckpt_dir is None:
+        return
+    folder = Path(cfg.ckpt_dir)
+    existing = folder
+    while not existing.exists():  # the nearest folder that exists: the run creates the rest
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"lies under {str(existing)!r}, a file"
+        raise RunError(f"ckpt_dir = {cfg.ckpt_dir!r} {where}, not a folder; "
+                       "pick another ckpt_dir (--set ckpt_dir=PATH)")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test-"):
+            pass  # the probe file is removed as the block ends
+    except OSError as exc:
+        raise RunError(f"ckpt_dir = {cfg.ckpt_dir!r}: cannot create files in {str(existing)!r} "
+                       f"({exc.strerror}); pick a writable ckpt_dir (--set ckpt_dir=PATH)"
+                       ) from None
+    found = sorted(folder.rglob("latest.pt")) if folder.is_dir() else []
+    if overwrite and cfg.resume:
+        raise RunError("--overwrite and resume = True contradict each other; drop one")
+    if found and not cfg.resume and not overwrite:
+        names = ", ".join(str(p) for p in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise RunError(f"ckpt_dir = {cfg.ckpt_dir!r} already holds checkpoints ({names}), which "
+                       "this run would overwrite; continue that run with --set resume=true, "
+                       "replace them with --overwrite, or pick another ckpt_dir")
+    if cfg.resume:
+        states = {path: load_checkpoint(path) for path in found}  # each one must load
+        latest = folder / "latest.pt"
+        if latest in states:
+            check_resumable(states[latest], cfg, latest)
 
 
 # ----------------------------------------------------------------------- loop
@@ -190,12 +267,28 @@ def update(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor,
     """
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss became {loss.item()} at {where}; "
-                                 f"try a lower lr (now {cfg.lr})")
+                                 + divergence_hint(cfg, opt))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     opt.step()
+
+
+def divergence_hint(cfg: TrainConfig, opt: torch.optim.Optimizer) -> str:
+    """What to try after a non-finite loss.  Before the optimizer's first step (its state is
+    still empty) the parameters are the initial ones, so the learning rate cannot be the
+    cause; the numbers set away from the defaults are named either way."""
+    moved = [f"{f.name} = {getattr(cfg, f.name)!r}" for f in dataclasses.fields(cfg)
+             if isinstance(getattr(cfg, f.name), (int, float))
+             and not isinstance(getattr(cfg, f.name), bool)
+             and f.name not in RESUME_MAY_CHANGE and getattr(cfg, f.name) != f.default]
+    values = (f"the values set away from the defaults ({', '.join(moved)})" if moved
+              else "the config's values and the data")
+    if not opt.state:
+        return f"this is before any update, so not the learning rate: check {values}"
+    clip = " or grad_clip > 0 (now 0)" if cfg.grad_clip == 0 else ""
+    return f"training diverged: try a lower lr (now {cfg.lr}){clip}, or check {values}"
 
 
 def train(
@@ -252,3 +345,9 @@ def train(
     bar.close()
     model.eval()
     return history
+
+
+if __name__ == "__main__":
+    from minimal.config import no_command_line
+
+    no_command_line(__spec__.name)
