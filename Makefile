@@ -5,18 +5,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Pinned here, not in requirements.txt: on the reference machine torch==2.13.0 is a local CPU
-# wheel, while an unpinned torch would pull several GB of CUDA packages.  Colab keeps its own.
+# Pinned here, not in pyproject.toml (which holds the package's dependencies, as floors): on the
+# reference machine torch==2.13.0 is a local CPU wheel, while an unpinned torch would pull several
+# GB of CUDA packages.  Colab keeps its own.
 TORCH  ?= torch==2.13.0
 
 # The browser tests drive Debian's Chromium (never a browser that Playwright downloads).
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test timings notebooks bench clean chromium
+.PHONY: book test floors timings notebooks bench clean chromium
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q "$(TORCH)" -r requirements.txt -r requirements-dev.txt -e .
+	$(BIN)/python -m pip install -q "$(TORCH)" -e . -r requirements-dev.txt
 	touch $(STAMP)
 
 book: $(STAMP)  ## build the HTML book into _build/html (renders committed outputs)
@@ -25,6 +26,9 @@ book: $(STAMP)  ## build the HTML book into _build/html (renders committed outpu
 
 test: $(STAMP) chromium  ## unit, claim and browser tests, strict nbval of every notebook, strict build
 	$(BIN)/python -m pytest
+
+floors:  ## the oldest allowed dependencies and the Colab install cell, in a fresh temporary venv
+	$(PYTHON) tools/floors.py
 
 chromium:  ## Debian's Chromium for tests/test_browser.py, installed once if missing
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \

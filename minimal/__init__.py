@@ -5,9 +5,30 @@ validation, CLI), :mod:`minimal.train` (the training loop), :mod:`minimal.gpt`
 (the tiny GPT), :mod:`minimal.seeding`.  Each chapter adds its own modules.
 """
 
+import re
+from importlib.metadata import version as _installed_version
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
+
+
+def _version() -> str:
+    """This code's release: pyproject.toml's in a source checkout, else the installed package's.
+
+    The checkout comes first so that an editable or stale install elsewhere cannot misreport
+    the code that was actually imported; the notebooks' Colab cell compares it with the
+    release it installed (``tools/colab_cell.py``).
+    """
+    pyproject = _HERE.parent / "pyproject.toml"
+    if pyproject.is_file():
+        found = re.search(r'^name = "rl-lm-book-minimal"$.*?^version = "([^"]+)"$',
+                          pyproject.read_text(), re.M | re.S)
+        if found:
+            return found.group(1)
+    return _installed_version("rl-lm-book-minimal")
+
+
+__version__ = _version()
 
 
 def asset_path(name: str) -> Path:

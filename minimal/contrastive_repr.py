@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from minimal.config import TrainConfig, param, run_cli
 from minimal.train import one_thread
@@ -172,17 +173,20 @@ def train_representation(cfg: ContrastiveConfig) -> ReprResult:
     return ReprResult(model, history, acc)
 
 
-def compare_representations(seeds=(0, 1, 2), **overrides) -> dict[str, np.ndarray]:
-    """Held-out probe accuracy per seed for both methods (same data per seed)."""
+def compare_representations(seeds=(0, 1, 2), progress: bool = False,
+                            **overrides) -> dict[str, np.ndarray]:
+    """Held-out probe accuracy per seed for both methods (same data per seed).
+
+    ``progress`` shows one bar over the ``2 * len(seeds)`` trainings."""
     if len(seeds) == 0:
         raise ValueError("compare_representations needs at least one seed")
-    out = {}
-    for method in ("contrastive", "autoencoder"):
-        out[method] = np.array([
-            train_representation(ContrastiveConfig.from_preset(
-                "laptop", method=method, seed=s, data_seed=s, progress=False, **overrides)
-            ).probe_accuracy for s in seeds])
-    return out
+    jobs = [(method, s) for method in ("contrastive", "autoencoder") for s in seeds]
+    accuracy = {job: train_representation(ContrastiveConfig.from_preset(
+                    "laptop", method=job[0], seed=job[1], data_seed=job[1], progress=False,
+                    **overrides)).probe_accuracy
+                for job in tqdm(jobs, desc="representations", disable=not progress, leave=False)}
+    return {method: np.array([accuracy[method, s] for s in seeds])
+            for method in ("contrastive", "autoencoder")}
 
 
 def main(argv: list[str] | None = None) -> ReprResult:

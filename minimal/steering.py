@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from minimal.bandits import Trajectory, min_fraction, sample_bandits, suffix_failure_frequency
 from minimal.dpt import BanditTransformer, run_agent
@@ -83,16 +84,17 @@ def steering(model: BanditTransformer, layer: int, vector: torch.Tensor, scale: 
 
 
 def steering_sweep(model: BanditTransformer, vector: torch.Tensor, layer: int, scales,
-                   horizon: int, n_runs: int = 300, seed: int = 400, noise: float = 0.3
-                   ) -> dict[str, list[float]]:
+                   horizon: int, n_runs: int = 300, seed: int = 400, noise: float = 0.3,
+                   progress: bool = False) -> dict[str, list[float]]:
     """Online runs of the steered agent for each scale on the same test bandits.
 
     Reports the mean action entropy (nats), MinFrac, SuffFailFreq at H/2, the
-    number of distinct arms tried, and the regret at the horizon.
+    number of distinct arms tried, and the regret at the horizon.  ``progress``
+    shows a bar over the scales.
     """
     out = {k: [] for k in ("scale", "entropy", "min_frac", "suffix_fail", "arms_tried",
                            "regret")}
-    for scale in scales:
+    for scale in tqdm(scales, desc="steering scales", disable=not progress, leave=False):
         bandit = sample_bandits(n_runs, model.n_arms, np.random.default_rng(seed), "gaussian",
                                 noise)
         with steering(model, layer, vector, scale):

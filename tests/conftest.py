@@ -1,4 +1,4 @@
-"""Shared test setup: no network anywhere, 2 CPU threads, a tiny char-LM config, the built book."""
+"""Shared test setup: no network anywhere, one CPU thread (benchmarks/threads.md), a tiny char-LM config, the built book."""
 
 import importlib.util
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = ROOT / "tests" / "offline"

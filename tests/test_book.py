@@ -22,6 +22,10 @@ _spec = importlib.util.spec_from_file_location("exercises_tool", ROOT / "tools" 
 exercises_tool = importlib.util.module_from_spec(_spec)
 sys.modules["exercises_tool"] = exercises_tool  # dataclasses look their module up there
 _spec.loader.exec_module(exercises_tool)
+# tools/colab_cell.py holds the notebooks' Colab install cell (and rewrites it); same loading.
+_spec = importlib.util.spec_from_file_location("colab_cell_tool", ROOT / "tools" / "colab_cell.py")
+colab_cell = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(colab_cell)
 
 
 def toc_files() -> list[str]:
@@ -37,15 +41,17 @@ def test_every_notebook_is_in_the_toc():
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_opens_with_the_colab_install_cell(nb_path):
-    cells = json.loads(nb_path.read_text())["cells"]
+    nb = json.loads(nb_path.read_text())
+    cells = nb["cells"]
     first = "".join(cells[0]["source"])
-    assert cells[0]["cell_type"] == "code"
-    # installs the book's package pinned to the book's branch, and only inside Colab
+    # the cell tools/colab_cell.py writes: it installs the tagged release (v<version>) of the
+    # repository _config.yml names, only inside Colab, and fails loudly (tests/test_packaging.py)
     # (nbval then runs every notebook top to bottom in a fresh kernel with only the README
     # install, so no notebook can depend on state left by another)
-    branch = CONFIG["repository"]["branch"]
+    assert colab_cell.first_cell_problem(nb) is None, (
+        f"{nb_path.name}: {colab_cell.first_cell_problem(nb)}")
     assert '"google.colab" in sys.modules' in first
-    assert f'%pip install -q "git+{REPO_URL}@{branch}"' in first, first
+    assert f'url = f"git+{REPO_URL}@v{{BOOK_RELEASE}}"' in first, first
     assert "What you will learn" in "".join("".join(c["source"]) for c in cells[1:3])
 
 
@@ -74,7 +80,9 @@ def test_citations_and_equations_render(built_book):
 
 
 def test_nbval_checks_every_output_strictly():
-    """The sanitizer masks only memory addresses and tqdm timings; no cell opts out."""
+    """The sanitizer masks only memory addresses and tqdm timings; no cell opts out, except
+    the machine-dependent cells declared, with their reasons, in test_portable_outputs.py
+    (which checks that exactly those carry the ``nbval-ignore-output`` tag)."""
     import configparser
 
     sanitize = configparser.ConfigParser()
@@ -84,8 +92,7 @@ def test_nbval_checks_every_output_strictly():
     assert "it/s" in sanitize["tqdm-rate"]["regex"]
     for nb in NOTEBOOKS:
         text = nb.read_text()
-        for marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "nbval-ignore-output", "nbval-skip",
-                       "raises-exception"):
+        for marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "nbval-skip", "raises-exception"):
             assert marker not in text, f"{nb.name} uses {marker}"
 
 

@@ -82,6 +82,7 @@ class Visit:
     colab: list[str] = field(default_factory=list)
     has_widget_state: bool = False
     widgets: int = 0
+    hidden_gaps: list[str] = field(default_factory=list)  # hidden output elements that take space
 
 
 # Text the reader sees in the article, without code, outputs and typeset math.
@@ -96,6 +97,14 @@ IMAGES_JS = """() => [...document.querySelectorAll('article img')].map(e => ({
   alt: e.getAttribute('alt') || '', in_widget: !!e.closest('.jupyter-widgets')}))"""
 LINKS_JS = """() => [...document.querySelectorAll('article a[href], nav a[href]')]
   .map(e => e.href).filter(h => h.startsWith(location.origin))"""
+# Output elements that are invisible but still take vertical space (a finished progress bar
+# saved as a hidden widget leaves such a gap unless _static/book.css collapses it).
+# (A caption's permalink, .headerlink, is hidden until hovered by design and is not a gap.)
+HIDDEN_GAPS_JS = """() => [...document.querySelectorAll('.cell_output *:not(.headerlink)')].filter(e => {
+  const hidden = getComputedStyle(e).visibility === 'hidden';
+  const parentHidden = e.parentElement && getComputedStyle(e.parentElement).visibility === 'hidden';
+  return hidden && !parentHidden && e.getBoundingClientRect().height > 1;
+}).map(e => `${e.className} (${Math.round(e.getBoundingClientRect().height)} px)`)"""
 COLAB_JS = """() => [...document.querySelectorAll('a[href*="colab.research.google.com"]')]
   .map(e => e.href)"""
 
@@ -154,6 +163,7 @@ def visits(site: str) -> dict[str, Visit]:
             visit.links = page.evaluate(LINKS_JS)
             visit.colab = page.evaluate(COLAB_JS)
             visit.widgets = page.locator(".jupyter-widgets").count()
+            visit.hidden_gaps = page.evaluate(HIDDEN_GAPS_JS)
             if name in CHAPTER_FIRST_PAGES:
                 page.screenshot(path=str(SCREENSHOTS / f"{name.split('/')[1]}.png"))
             records[name] = visit
@@ -220,6 +230,11 @@ def test_every_saved_widget_view_renders(visits):
     assert len(with_widgets) >= 5, "expected saved widget views in several chapters"
     for name in with_widgets:
         assert visits[name].widgets > 0, f"the saved widget view on {name} did not render"
+
+
+def test_finished_progress_bars_leave_no_gap(visits):
+    gaps = {name: v.hidden_gaps for name, v in visits.items() if v.hidden_gaps}
+    assert not gaps, f"hidden output elements still take space: {gaps}"
 
 
 def test_each_chapter_has_a_screenshot(visits):
