@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 # The browser tests drive Debian's Chromium (never a browser that Playwright downloads).
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test floors timings notebooks bench clean chromium
+.PHONY: book test unit lint mutate floors timings notebooks bench clean chromium
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,18 @@ book: $(STAMP)  ## build the HTML book into _build/html (renders committed outpu
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) chromium  ## unit, claim and browser tests, strict nbval of every notebook, strict build
+test: $(STAMP) chromium  ## lint, then unit, claim and browser tests, strict nbval of every notebook, strict build
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff (configuration: [tool.ruff] in pyproject.toml)
+	$(BIN)/ruff check .
+
+unit: $(STAMP)  ## the fast unit tests that pin every key equation (pytest -m unit, seconds)
+	$(BIN)/python -m pytest -m unit tests
+
+mutate: $(STAMP)  ## one-line changes to each key equation must fail the unit tests (tools/mutate.py)
+	$(BIN)/python tools/mutate.py
 
 floors:  ## the oldest allowed dependencies and the Colab install cell, in a fresh temporary venv
 	$(PYTHON) tools/floors.py

@@ -9,7 +9,7 @@ downloaded:
 
 * **data**: the 2,000 Bradley-Terry pairs of chapter 3 (``minimal.reward_model``,
   seed 0): prompt ``>``, responses of 8 letters;
-* **ours**: ``minimal.dpo.train_dpo`` (the tiny ``minimal.gpt.GPT``, the shared loop,
+* **ours**: ``minimal.dpo.train_dpo`` (the tiny ``minimal.core.gpt.GPT``, the shared loop,
   the DPO loss of eq. ``dpo-loss``);
 * **TRL**: ``trl.DPOTrainer`` on a ``transformers`` GPT-2 built from a ``GPT2Config``
   of the same shape (1 block, 2 heads, width 32, tied embeddings), with a character
@@ -40,16 +40,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minimal import dpo  # noqa: E402
-from minimal import reward_model as rm  # noqa: E402
+from minimal.worlds import letters  # noqa: E402
 
 SHAPE = dict(n_layer=1, n_head=2, n_embd=32)
 
 
 def pairs_as_text(n_pairs: int, response_len: int, seed: int) -> dict[str, list[str]]:
     """The chapter's pairs (the same ones minimal.dpo trains on), decoded to strings."""
-    reference = rm.make_reference(**SHAPE, response_len=response_len, seed=0)
-    data = rm.make_preference_data(reference, n_pairs, response_len, seed=seed)
-    dec = rm.TOKENIZER.decode
+    reference = letters.make_reference(**SHAPE, response_len=response_len, seed=0)
+    data = letters.make_preference_data(reference, n_pairs, response_len, seed=seed)
+    dec = letters.TOKENIZER.decode
     return {"prompt": [">"] * n_pairs, "chosen": [dec(y) for y in data["chosen"]],
             "rejected": [dec(y) for y in data["rejected"]]}
 
@@ -72,7 +72,7 @@ def char_tokenizer():
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {c: i for i, c in enumerate(rm.ALPHABET)}
+    vocab = {c: i for i, c in enumerate(letters.ALPHABET)}
     for special in ("<eos>", "<pad>", "<unk>"):
         vocab[special] = len(vocab)
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -85,15 +85,15 @@ def char_tokenizer():
 def gold_reward_of_hf(model, tokenizer, n: int, response_len: int, seed: int) -> float:
     """Mean gold reward of n samples from an HF causal LM, letters only (other ids masked)."""
     gen = torch.Generator().manual_seed(seed)
-    letters = torch.tensor([tokenizer.convert_tokens_to_ids(c) for c in rm.ALPHABET[1:]])
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids(c) for c in letters.ALPHABET[1:]])
     idx = torch.full((n, 1), tokenizer.convert_tokens_to_ids(">"), dtype=torch.long)
     for _ in range(response_len):
-        logits = model(input_ids=idx).logits[:, -1, letters].float()  # (n, 8)
+        logits = model(input_ids=idx).logits[:, -1, ids].float()  # (n, 8)
         pick = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)  # (n, 1)
-        idx = torch.cat([idx, letters[pick]], dim=1)
+        idx = torch.cat([idx, ids[pick]], dim=1)
     text = tokenizer.batch_decode(idx[:, 1:])
-    ours = torch.tensor([rm.TOKENIZER.encode(t.replace(" ", "")) for t in text])
-    return float(rm.gold_reward(ours).mean())
+    ours = torch.tensor([letters.TOKENIZER.encode(t.replace(" ", "")) for t in text])
+    return float(letters.gold_reward(ours).mean())
 
 
 def run_trl(args, out_dir: Path) -> dict:
@@ -142,8 +142,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    import trl
     import transformers
+    import trl
 
     ours = run_ours(args)
     theirs = run_trl(args, Path("/tmp") / "dpo_vs_trl_run")

@@ -6,10 +6,10 @@ Three trainers of the same size (the char-LM ``laptop`` preset: 3 layers, 4 head
 width 96, context 64, batch 32) run the same number of AdamW steps on the same corpus,
 interleaved over several repeats so that machine noise hits all three alike:
 
-* **book**: :func:`minimal.gpt.train_char_lm`, i.e. :class:`minimal.gpt.GPT` on the shared
-  loop :func:`minimal.train.train` (config validation, warm-up + cosine schedule, gradient
+* **book**: :func:`minimal.char_lm.train_char_lm`, i.e. :class:`minimal.core.gpt.GPT` on the shared
+  loop :func:`minimal.core.train.train` (config validation, warm-up + cosine schedule, gradient
   clipping, metric history; progress bar off);
-* **plain loop**: the same :class:`~minimal.gpt.GPT` in a hand-written loop with a constant
+* **plain loop**: the same :class:`~minimal.core.gpt.GPT` in a hand-written loop with a constant
   learning rate and nothing else, so the ratio to *book* is the cost of our abstractions;
 * **torch layers**: a model of the same shape built from PyTorch's own
   ``nn.TransformerEncoderLayer`` (pre-norm, GELU, causal mask) in the plain loop, so the
@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from minimal.gpt import GPT, CharLMConfig, CharTokenizer, GPTConfig, load_corpus, random_windows
-from minimal.gpt import train_char_lm
+from minimal.char_lm import CharLMConfig, load_corpus, random_windows, train_char_lm
+from minimal.core.gpt import GPT, CharTokenizer, GPTConfig
 
 STEPS = 150
 

@@ -7,7 +7,7 @@
 Both run in this process, one after the other, on one torch thread, with nothing
 downloaded:
 
-* **start**: one supervised warm-up (``minimal.arithmetic.train_sft``, the setting
+* **start**: one supervised warm-up (``minimal.sft.train_sft``, the setting
   ``python -m minimal.grpo`` uses: 2 blocks, 2 heads, width 48, 450 steps).  Its
   weights are copied into a ``transformers`` GPT-2 of the same shape
   (:func:`to_gpt2`; the copy is checked: the two models' logits agree to float
@@ -17,7 +17,7 @@ downloaded:
 * **TRL**: ``trl.GRPOTrainer`` on that GPT-2, with a character tokenizer over the
   same 13 characters in the same id order (``$`` is both end and pad token) and a
   reward function that decodes each completion and calls the same verifier
-  (``minimal.arithmetic.verify``).
+  (``minimal.worlds.addition.verify``).
 
 Same: prompts per rollout batch (32), group size (8 = ``num_generations``), longest
 response (5 tokens = ``max_completion_length``), rollout batch reused for 2 optimizer
@@ -27,8 +27,8 @@ decay) at a constant 1e-3 after 20 warm-up steps, gradient clipping at 1, clip 0
 both sides, KL weight beta 0, temperature 1, per-sequence loss averaging
 (TRL ``loss_type="grpo"``), advantages scaled by the group std.
 
-Both trained policies are copied back into ``minimal.gpt.GPT`` and scored by the
-same evaluator (``minimal.arithmetic.accuracy``: held-out pass@1 at temperature 1
+Both trained policies are copied back into ``minimal.core.gpt.GPT`` and scored by the
+same evaluator (``minimal.worlds.addition.accuracy``: held-out pass@1 at temperature 1
 on the 500 problems that ``train_grpo`` evaluates on, seed 1).  Each seed trains its
 own SFT start, shared by both.  Writes ``<out>.csv`` (per seed: both rows and the
 ratio ours/theirs), ``<out>.png`` (training reward), and prints the tables of
@@ -50,9 +50,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minimal import arithmetic as ar  # noqa: E402
 from minimal import grpo  # noqa: E402
-from minimal.gpt import GPT, GPTConfig  # noqa: E402
+from minimal.core.gpt import GPT, GPTConfig  # noqa: E402
+from minimal.sft import train_sft  # noqa: E402
+from minimal.worlds import addition as ar  # noqa: E402
 
 
 # ------------------------------------------------------------ the same model in GPT-2 layout
@@ -132,7 +133,7 @@ def run_ours(start: GPT, args, seed: int) -> dict:
     cfg = grpo.GRPOConfig(seed=seed, digits=args.digits, steps=args.steps,
                           batch_size=args.batch_size, group_size=args.group_size,
                           updates_per_batch=args.updates_per_batch, lr=args.lr,
-                          kl_coef=args.beta, clip_low=args.clip, clip_high=args.clip,
+                          beta=args.beta, clip_eps_low=args.clip, clip_eps_high=args.clip,
                           warmup_steps=args.warmup, eval_every=args.steps, eval_size=args.eval_size,
                           log_every=args.log_every, **grpo.RECIPES["GRPO"])
     t0 = time.perf_counter()
@@ -219,7 +220,7 @@ FIELDS = ["seconds", "updates_per_s", "completions_per_s", "final_train_reward",
 def one_seed(args, seed: int, test: ar.Problems) -> tuple[dict, dict, dict]:
     cfg = grpo.GRPOConfig(seed=seed, digits=args.digits, sft_steps=args.sft_steps)
     t0 = time.perf_counter()
-    start = ar.train_sft(cfg.sft_config()).model
+    start = train_sft(cfg.sft_config()).model
     sft = {"seconds": time.perf_counter() - t0, "transfer_err": check_transfer(start, test)}
     t0 = time.perf_counter()
     sft["heldout_acc"] = ar.accuracy(start, test, args.digits, seed=1)
@@ -248,7 +249,7 @@ def main(argv=None) -> None:
     p.add_argument("--sft-steps", type=int, default=450)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--beta", type=float, default=0.0, help="KL weight (ours kl_coef)")
+    p.add_argument("--beta", type=float, default=0.0, help="KL weight (ours beta)")
     p.add_argument("--clip", type=float, default=0.2)
     p.add_argument("--eval-size", type=int, default=500)
     p.add_argument("--log-every", type=int, default=10)
@@ -313,7 +314,7 @@ def plot(runs, name: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for key, idx, color in (("ours", 2, "C0"), ("trl", 3, "C1")):
-        for i, (seed, sft, *rs) in enumerate(runs):
+        for i, (_seed, _sft, *rs) in enumerate(runs):
             r = rs[idx - 2]
             s, v = zip(*r["reward_curve"])
             ax.plot(s, v, color=color, alpha=0.8, lw=1,

@@ -70,7 +70,7 @@ def run_sb3(cfg: PGConfig) -> dict:
     env = make_vec_env(cfg.env_id, n_envs=cfg.num_envs, seed=cfg.seed)
     model = PPO("MlpPolicy", env, learning_rate=cosine, n_steps=cfg.num_steps,
                 batch_size=cfg.batch_size, n_epochs=cfg.epochs, gamma=cfg.gamma,
-                gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_coef, ent_coef=cfg.ent_coef,
+                gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_eps, ent_coef=cfg.ent_coef,
                 vf_coef=cfg.vf_coef, max_grad_norm=cfg.grad_clip, seed=cfg.seed, device="cpu",
                 policy_kwargs={"net_arch": {"pi": [cfg.hidden] * 2, "vf": [cfg.hidden] * 2},
                                "activation_fn": torch.nn.Tanh})
@@ -131,7 +131,7 @@ def main(argv=None) -> str:
         f"Budget {cfg0.total_env_steps} env steps ({cfg0.num_envs} envs x {cfg0.num_steps} steps "
         f"x {cfg0.steps} iterations), {cfg0.epochs} epochs of minibatch {cfg0.batch_size}, "
         f"lr {cfg0.lr} with cosine decay, gamma {cfg0.gamma}, GAE lambda {cfg0.gae_lambda}, "
-        f"clip {cfg0.clip_coef}, 64-64 tanh MLPs for actor and critic.  'Reach 475': the first "
+        f"clip {cfg0.clip_eps}, 64-64 tanh MLPs for actor and critic.  'Reach 475': the first "
         f"time the mean of the last {WINDOW} training episodes is at least 475.  'Eval': mean "
         f"greedy return over {EVAL_EPISODES} episodes after training.", "",
         "| seed | ours: steps to 475 | SB3: steps to 475 | ours: s to 475 | SB3: s to 475 | "

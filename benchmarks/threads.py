@@ -20,7 +20,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # name -> (import line, call); each call takes a few seconds on one idle core
 CASES = {
     "tiny GPT char-LM (ch. 0)": (
-        "from minimal.gpt import CharLMConfig as C, train_char_lm as f",
+        "from minimal.char_lm import CharLMConfig as C, train_char_lm as f",
         "f(C.from_preset('laptop', steps=150, progress=False))"),
     "reward model (ch. 3)": (
         "from minimal.reward_model import RewardModelConfig as C, train_reward_model as f",
@@ -39,7 +38,8 @@ CASES = {
         "from minimal.dpo import DPOConfig as C, train_dpo as f",
         "f(C.from_preset('laptop', steps=60, progress=False))"),
     "GRPO (ch. 2)": (
-        "from minimal.arithmetic import train_sft; from minimal.grpo import GRPOConfig as C, train_grpo as f",
+        "from minimal.sft import train_sft; "
+        "from minimal.grpo import GRPOConfig as C, train_grpo as f",
         "cfg = C.from_preset('laptop', steps=20, progress=False); f(cfg, train_sft(cfg.sft_config()).model)"),
     "ICL transformer (ch. 5)": (
         "from minimal.icl_training import ICLConfig as C, train_icl as f",

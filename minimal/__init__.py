@@ -1,8 +1,43 @@
 """minimal: the readable implementations that accompany the book.
 
-One module per idea.  Shared building blocks: :mod:`minimal.config` (presets,
-validation, CLI), :mod:`minimal.train` (the training loop), :mod:`minimal.gpt`
-(the tiny GPT), :mod:`minimal.seeding`.  Each chapter adds its own modules.
+One module per idea, in three layers.  To find the code for an equation, look up its
+chapter below; every module's docstring lists the equation labels it implements.
+
+``minimal.core``: shared by every chapter (each docstring says which chapter introduces it)
+    ``config`` (configs, presets, validation, the command line), ``train`` (the one
+    training loop, checkpoints and exact resume), ``gpt`` (the tiny GPT: token
+    log-probabilities and generation), ``rl`` (GAE, group advantages, the clipped
+    surrogate, the KL estimators k1 and k3), ``preference_losses`` (Bradley-Terry, DPO,
+    IPO), ``tabular`` (dynamic programming on a known MDP), ``env_snapshot`` (gymnasium
+    state in checkpoints), ``seeding``, ``report`` (printing bounds, not noise).
+
+``minimal.worlds``: environments, tasks and datasets; nothing in here learns
+    ``gridworld`` (ch. 1, 4), ``addition`` (ch. 2: prompts, verifier, pass@k),
+    ``letters`` (ch. 3: gold reward, raters, pi_ref, preference pairs), ``icl_tasks``
+    (ch. 5: the urns and their exact Bayesian predictors), ``bandits`` (ch. 6),
+    ``offline_envs`` (ch. 7: the lucky bandit and slippery FrozenLake, with offline data).
+
+``minimal.<algorithm>``: the methods, by chapter; those with a ``main`` run as
+``python -m minimal.<module> --preset laptop`` (``python -m minimal`` lists them)
+    1. RL basics: ``core.tabular`` (value and policy iteration, Q-learning),
+       ``policy_gradient`` (REINFORCE, PPO on gymnasium), ``token_mdp`` (the token MDP
+       of a language model, exactly), ``char_lm`` (the tiny GPT as a character LM).
+    2. RL for LLM reasoning: ``sft`` (the warm-up), ``grpo`` (GRPO, Lite PPO, REINFORCE
+       with a group baseline), ``prompt_curriculum`` (PCL).
+    3. Inverse RL for alignment: ``reward_model``, ``dpo`` (DPO, IPO), ``rlhf_ppo``,
+       ``preference_bandit`` (closed form, Bradley-Terry, Nash self-play, on-policy vs
+       offline), ``delta_learning``.
+    4. Regret preferences: ``preferences`` (segments, partial return vs regret),
+       ``reward_learning``, ``cpl``.
+    5. ICL as rational inference: ``icl_training``, ``hierarchical_bayes``,
+       ``rational_choice``.
+    6. In-context decision making: ``bandit_algorithms`` (UCB, Thompson sampling, regret),
+       ``dpt``, ``algorithm_distillation``, ``steering``.
+    7. Representations and offline RL: ``return_conditioning`` (RCSL),
+       ``dichotomy_of_control`` (DoC), ``contrastive_repr``.
+
+No algorithm module imports another chapter's algorithm module: what two chapters share
+lives in ``core`` or ``worlds``.
 """
 
 import re

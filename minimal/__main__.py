@@ -8,7 +8,7 @@ trainers do for input they cannot use.
 
 import sys
 
-from minimal.config import command_line_modules
+from minimal.core.config import command_line_modules
 
 
 def list_trainers(argv: list[str]) -> int:

@@ -23,10 +23,17 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from minimal.bandits import (greedy_policy, make_thompson, make_ucb, min_fraction, run_policy,
-                             sample_bandits, suffix_failure_frequency)
-from minimal.config import param, run_cli
+from minimal.bandit_algorithms import (
+    greedy_policy,
+    make_thompson,
+    make_ucb,
+    min_fraction,
+    run_policy,
+    suffix_failure_frequency,
+)
+from minimal.core.config import param, run_cli
 from minimal.dpt import DPTConfig, TrainedAgent, run_agent, train_sequence_model
+from minimal.worlds.bandits import sample_bandits
 
 
 @dataclass
@@ -46,7 +53,6 @@ class ADConfig(DPTConfig):
     steps: int = DPTConfig.redefault("steps", 600)
 
     presets: ClassVar = {  # DPT's presets with fewer laptop steps and their own checkpoints
-        "laptop": {},
         "gpu": {**DPTConfig.presets["gpu"], "ckpt_dir": "checkpoints/ad"},
     }
 

@@ -45,9 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.train import one_thread
-from minimal.train import History, train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.train import History, one_thread, train
 
 
 @dataclass
@@ -70,11 +69,10 @@ class ContrastiveConfig(TrainConfig):
     steps: int = TrainConfig.redefault("steps", 600)
     batch_size: int = param(256, "pairs (o_t, o_t+1) per batch; also the InfoNCE negatives",
                             ge=2)
-    lr: float = param(1e-2, "peak AdamW learning rate (1e-3 to 3e-2)", gt=0, le=1)
+    lr: float = TrainConfig.redefault("lr", 1e-2, doc="peak AdamW learning rate (1e-3 to 3e-2)")
     log_every: int = TrainConfig.redefault("log_every", 50)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_steps_data": 1_000_000,
                 "d_noise": 256, "n_hidden": 512, "steps": 5000, "batch_size": 4096,
                 "ckpt_dir": "checkpoints/contrastive_repr"},

@@ -32,12 +32,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from minimal.config import TrainConfig, param, run_cli
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.preference_losses import bt_loss
+from minimal.core.train import one_thread, resolve_device, train
 from minimal.preferences import MODELS, RewardMDP, cells_view
-from minimal.reward_learning import (GridPreferenceConfig, PreferenceBatch, RewardLearningConfig,
-                                     fit_reward, policy_scores, random_mdps, regret_datasets,
-                                     summed_advantage_torch)
-from minimal.train import one_thread, resolve_device, train
+from minimal.reward_learning import (
+    GridPreferenceConfig,
+    PreferenceBatch,
+    RewardLearningConfig,
+    fit_reward,
+    policy_scores,
+    random_mdps,
+    regret_datasets,
+    summed_advantage_torch,
+)
 
 
 @dataclass
@@ -54,10 +62,9 @@ class CPLConfig(GridPreferenceConfig):
     alpha: float = param(1.0, "temperature: the advantage is alpha log pi (typical 0.1 to 1)", gt=0)
     lam: float = param(0.5, "conservative weight on the rejected segment's score", gt=0, le=1)
     n_pairs: int = param(1000, "regret-labelled preference pairs per MDP", gt=0)
-    steps: int = TrainConfig.redefault("steps", 300)  # the laptop preset's budget
+    steps: int = TrainConfig.redefault("steps", 300)
 
     presets: ClassVar = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_mdps": 200, "n_pairs": 3000,
                 "steps": 600, "warmup_steps": 20, "log_every": 50,
                 "ckpt_dir": "checkpoints/cpl", "ckpt_every": 200},
@@ -65,10 +72,9 @@ class CPLConfig(GridPreferenceConfig):
 
     def reward_config(self) -> RewardLearningConfig:
         """The matching config for the two-phase pipelines (same MDPs and data)."""
-        shared = {k: getattr(self, k) for k in ("segment_length", "grid_size", "gamma", "data_seed",
-                                                "n_mdps", "device", "dtype", "seed", "progress")}
-        return RewardLearningConfig.from_preset("laptop", **shared,
-                                                **self.stage_checkpoints("reward"))
+        return self.stage_config(RewardLearningConfig, "reward",
+                                 shared=("segment_length", "grid_size", "gamma", "data_seed",
+                                         "n_mdps"))
 
 
 class TabularPolicy(nn.Module):
@@ -103,7 +109,7 @@ def cpl_loss(logp, batch: PreferenceBatch, alpha: float, lam: float) -> torch.Te
     s2 = segment_score(logp, batch.states2, batch.actions2, batch.live2, alpha)  # (B, N)
     first = batch.y > 0.5  # (B, N) the first segment was preferred
     s_pos, s_neg = torch.where(first, s1, s2), torch.where(first, s2, s1)
-    return -F.logsigmoid(s_pos - lam * s_neg)  # (B, N)
+    return bt_loss(s_pos, lam * s_neg)  # (B, N): Bradley-Terry on the scores
 
 
 def fit_cpl(mdps: list[RewardMDP], data, cfg: CPLConfig, desc: str = "cpl") -> np.ndarray:

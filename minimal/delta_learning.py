@@ -22,7 +22,7 @@ regression.  This module builds our own version of that toy:
 
 * **SFT** on the better teacher's labels: E_x[-log sigma(y_c w . x)].
 
-Both run on the shared loop :func:`minimal.train.train` from w_0.  Reading
+Both run on the shared loop :func:`minimal.core.train.train` from w_0.  Reading
 order: :class:`DeltaConfig`, :func:`make_weights`, :func:`accuracy`,
 :func:`train_student`, :func:`delta_experiment`.
 """
@@ -37,8 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.train import train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.preference_losses import dpo_loss
+from minimal.core.train import train
 
 
 @dataclass
@@ -56,16 +57,18 @@ class DeltaConfig(TrainConfig):
     shared: float = param(0.99, "fraction of the teachers' error direction they share", ge=0, le=1)
     beta: float = param(1.0, "DPO temperature beta (larger = smaller moves from w_0)", gt=0)
     steps: int = TrainConfig.redefault("steps", 200)
-    batch_size: int = param(256, "inputs per step", gt=0)
-    lr: float = param(0.01, "Adam learning rate (typical 0.003 to 0.03)", gt=0, le=1)
-    weight_decay: float = param(0.0, "weight decay (0 keeps the student's own scale)", ge=0, lt=1)
-    warmup_steps: int = param(0, "linear warm-up steps", ge=0)
-    min_lr_ratio: float = param(1.0, "final LR as a fraction of lr (1 = constant)", ge=0, le=1)
-    grad_clip: float = param(0.0, "clip the global grad norm (0 disables)", ge=0)
+    batch_size: int = TrainConfig.redefault("batch_size", 256, doc="inputs per step")
+    lr: float = TrainConfig.redefault("lr", 0.01, doc="Adam learning rate (typical 0.003 to 0.03)")
+    weight_decay: float = TrainConfig.redefault(
+        "weight_decay", 0.0, doc="weight decay (0 keeps the student's own scale)")
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 0, doc="linear warm-up steps")
+    min_lr_ratio: float = TrainConfig.redefault(
+        "min_lr_ratio", 1.0, doc="final LR as a fraction of lr (1 = constant)")
+    grad_clip: float = TrainConfig.redefault(
+        "grad_clip", 0.0, doc="clip the global grad norm (0 disables)")
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "dim": 2000, "n_train": 200_000,
                 "steps": 2000, "batch_size": 4096, "ckpt_dir": "checkpoints/delta"},
     }
@@ -137,7 +140,7 @@ def train_student(cfg: DeltaConfig, student_scale: float = 3.0) -> dict[str, Any
         else:  # eq. delta-dpo-logreg: only disagreements carry a preference
             differ = (yc != yr).float()  # (B,)
             h = yc * (m(xb) - xb @ w0.to(m.w.device))  # (B,) log-ratio margin
-            loss = -F.logsigmoid(cfg.beta * differ * h).mean()
+            loss = dpo_loss(differ * h, cfg.beta).mean()
         return loss, {"accuracy": accuracy(m.w.detach().cpu(), w["w_star"])}
 
     history = train(model, cfg, get_batch, loss_fn, desc=f"delta-{cfg.objective}")

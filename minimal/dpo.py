@@ -1,4 +1,4 @@
-"""DPO and IPO on the tiny GPT, in the synthetic setting of :mod:`minimal.reward_model`.
+"""DPO and IPO on the tiny GPT, in the letters task of :mod:`minimal.worlds.letters`.
 
 Chapter "Inverse RL for alignment", section "Reward model and DPO on a tiny
 GPT".  The policy pi_theta starts as a copy of pi_ref (a tiny GPT) and is
@@ -7,10 +7,12 @@ trained on the same Bradley-Terry-labelled pairs as the reward model, with
 * DPO (eq. ``dpo-loss``): -log sigma(beta h), or
 * IPO (eq. ``ipo-loss``): (h - 1/(2 tau))^2,
 
-where h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l) is computed from
-sequence log-probabilities (:func:`sequence_logprob`; the per-token terms come
-from :meth:`minimal.gpt.GPT.token_logprobs`).  The result is scored by the gold
-reward of fresh samples and by a Monte Carlo estimate of KL(pi_theta || pi_ref).
+where h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l)
+(:func:`minimal.core.preference_losses.log_ratio_margin`, like both losses) is computed
+from sequence log-probabilities (:func:`minimal.worlds.letters.sequence_logprob`, the sum
+of :meth:`minimal.core.gpt.GPT.token_logprobs` over a response with the prompt token
+banned).  The result is scored by the gold reward of fresh samples and by a Monte Carlo
+estimate of KL(pi_theta || pi_ref) (:func:`minimal.worlds.letters.score_policy`).
 ``python -m minimal.dpo --preset laptop``.
 """
 
@@ -21,33 +23,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.gpt import GPT, check_heads_divide_width
-from minimal.preference_bandit import dpo_loss, ipo_loss
-from minimal.reward_model import (PROMPT_ID, gold_reward, make_preference_data, make_reference,
-                                  sample_responses, with_prompt)
-from minimal.train import resolve_device, train
-
-
-def response_token_logprobs(model: GPT, responses: torch.Tensor) -> torch.Tensor:
-    """log pi(y_t | prompt, y_<t) for every response token, shape (B, L).
-
-    The prompt token is excluded from the response alphabet when sampling, so
-    the per-token distribution is renormalised over letters here too.
-    """
-    tokens = with_prompt(responses)  # (B, L+1)
-    logits, _ = model(tokens[:, :-1])  # (B, L, V)
-    logits = logits.float()
-    logits[..., PROMPT_ID] = float("-inf")
-    logp = F.log_softmax(logits, dim=-1)  # (B, L, V)
-    return logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, L)
-
-
-def sequence_logprob(model: GPT, responses: torch.Tensor) -> torch.Tensor:
-    """log pi(y | prompt) = sum_t log pi(y_t | prompt, y_<t), shape (B,)."""
-    return response_token_logprobs(model, responses).sum(-1)  # (B,)
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.gpt import GPT, check_heads_divide_width
+from minimal.core.preference_losses import dpo_loss, ipo_loss, log_ratio_margin
+from minimal.core.train import resolve_device, train
+from minimal.worlds.letters import (
+    make_preference_data,
+    make_reference,
+    score_policy,
+    sequence_logprob,
+)
 
 
 @dataclass
@@ -64,14 +50,13 @@ class DPOConfig(TrainConfig):
     n_head: int = param(2, "attention heads", gt=0)
     n_embd: int = param(32, "embedding width (a multiple of n_head)", gt=0)
     steps: int = TrainConfig.redefault("steps", 150)
-    batch_size: int = param(64, "pairs per step", gt=0)
-    lr: float = param(3e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
-    weight_decay: float = param(0.0, "AdamW weight decay (0 keeps pi_theta = pi_ref at step 0)",
-                                ge=0, lt=1)
+    batch_size: int = TrainConfig.redefault("batch_size", 64, doc="pairs per step")
+    lr: float = TrainConfig.redefault("lr", 3e-3, doc="peak AdamW learning rate (1e-4 to 1e-2)")
+    weight_decay: float = TrainConfig.redefault(
+        "weight_decay", 0.0, doc="AdamW weight decay (0 keeps pi_theta = pi_ref at step 0)")
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "response_len": 32, "n_pairs": 100_000,
                 "n_layer": 4, "n_head": 4, "n_embd": 128, "steps": 3000, "batch_size": 256,
                 "n_eval": 4096, "ckpt_dir": "checkpoints/dpo"},
@@ -80,15 +65,6 @@ class DPOConfig(TrainConfig):
     def check(self) -> None:
         super().check()
         check_heads_divide_width(self)
-
-
-@torch.no_grad()
-def score_policy(policy: GPT, reference: GPT, n: int, response_len: int, seed: int) -> dict[str, float]:
-    """Mean gold reward of n samples, and KL(pi || pi_ref) ~ mean of log pi - log pi_ref on them."""
-    gen = torch.Generator().manual_seed(seed)
-    y = sample_responses(policy, n, response_len, gen)  # (n, L)
-    kl = (sequence_logprob(policy, y) - sequence_logprob(reference, y)).mean()
-    return {"gold_reward": float(gold_reward(y.cpu()).mean()), "kl": float(kl)}
 
 
 def train_dpo(cfg: DPOConfig) -> dict[str, Any]:
@@ -110,13 +86,11 @@ def train_dpo(cfg: DPOConfig) -> dict[str, Any]:
         logp_w = sequence_logprob(model, data["chosen"][idx].to(dev))  # (B,)
         logp_l = sequence_logprob(model, data["rejected"][idx].to(dev))  # (B,)
         ref_w, ref_l = logp_ref_w[idx].to(dev), logp_ref_l[idx].to(dev)
-        if cfg.loss == "dpo":
-            loss = dpo_loss(logp_w, logp_l, ref_w, ref_l, cfg.beta)
-        else:
-            loss = ipo_loss(logp_w, logp_l, ref_w, ref_l, cfg.tau)
         # h = difference of the log-ratios; DPO's implicit reward margin is beta * h, IPO
         # pulls h towards 1 / (2 tau), so h itself is the number both losses share
-        margin = ((logp_w - ref_w) - (logp_l - ref_l)).detach()  # (B,) h
+        h = log_ratio_margin(logp_w, logp_l, ref_w, ref_l)  # (B,)
+        loss = (dpo_loss(h, cfg.beta) if cfg.loss == "dpo" else ipo_loss(h, cfg.tau)).mean()
+        margin = h.detach()  # (B,)
         return loss, {"logratio_margin": float(margin.mean()),
                       "reward_accuracy": float((margin > 0).float().mean())}
 

@@ -13,7 +13,7 @@ model acts on its own history, sampling a_t ~ M_theta(. | D_{<t}); *offline*
 it acts once from a fixed dataset, taking the most likely arm.
 
 Reading order: :class:`DPTConfig` (presets and CLI), :class:`BanditTransformer`
-(the shared tiny GPT of :mod:`minimal.gpt` reading continuous (action, reward)
+(the shared tiny GPT of :mod:`minimal.core.gpt` reading continuous (action, reward)
 inputs), :func:`sample_pretraining_batch`, :func:`sequence_loss`,
 :func:`train_dpt`, then the two deployments :func:`run_agent` and
 :func:`offline_choice`, and the experiments the notebook and tests share.
@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.bandits import (Bandit, Trajectory, check_horizon, compare_baselines,
-                             sample_bandits)
-from minimal.config import TrainConfig, param, run_cli
-from minimal.gpt import GPT, GPTConfig, check_heads_divide_width
-from minimal.seeding import seed_everything
-from minimal.train import History, resolve_device, train
+from minimal.bandit_algorithms import Trajectory, check_horizon, compare_baselines
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.gpt import GPT, GPTConfig, check_heads_divide_width
+from minimal.core.seeding import seed_everything
+from minimal.core.train import History, resolve_device, train
+from minimal.worlds.bandits import Bandit, sample_bandits
 
 
 # -------------------------------------------------------------------- config
@@ -65,7 +65,6 @@ class DPTConfig(TrainConfig):
     log_every: int = TrainConfig.redefault("log_every", 20)
 
     presets: ClassVar = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "horizon": 500, "n_layer": 4,
                 "n_head": 4, "n_embd": 128, "steps": 20000, "batch_size": 128, "lr": 3e-4,
                 "warmup_steps": 500, "log_every": 100, "ckpt_dir": "checkpoints/dpt",
@@ -84,7 +83,7 @@ class DPTConfig(TrainConfig):
 
 # --------------------------------------------------------------------- model
 class BanditTransformer(nn.Module):
-    """The shared :class:`minimal.gpt.GPT` reading a history of (action, reward) pairs.
+    """The shared :class:`minimal.core.gpt.GPT` reading a history of (action, reward) pairs.
 
     Position 0 holds a learned *start* vector (the empty history); position
     j >= 1 holds a linear embedding of [one_hot(a_j), r_j * one_hot(a_j)]: the
@@ -267,7 +266,7 @@ def empirical_mean_choice(actions: np.ndarray, rewards: np.ndarray, n_arms: int)
 # --------------------------------------------------------------- experiments
 def online_comparison(agent: TrainedAgent, n_runs: int = 300, seed: int = 100
                       ) -> dict[str, Trajectory]:
-    """DPT and the baselines of :mod:`minimal.bandits` on the same test bandits."""
+    """DPT and the baselines of :mod:`minimal.worlds.bandits` on the same test bandits."""
     cfg = agent.cfg
     out = compare_baselines(n_runs, cfg.n_arms, cfg.horizon, "gaussian", cfg.noise, seed)
     bandit = sample_bandits(n_runs, cfg.n_arms, np.random.default_rng(seed), "gaussian",

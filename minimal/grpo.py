@@ -7,19 +7,19 @@ tiny GPT: reinforcement from a verifier" and "Tricks or traps: which GRPO switch
 matter?":
 
 * group sampling: ``G`` responses per prompt from the current policy, each
-  scored by the verifier (eq. ``verifiable-reward`` in :mod:`minimal.arithmetic`);
+  scored by the verifier (eq. ``verifiable-reward`` in :mod:`minimal.worlds.addition`);
 * advantages (eq. ``group-advantage``): reward minus the group mean, divided
   by the group's standard deviation (GRPO), by the whole batch's (Lite PPO),
   or by nothing (REINFORCE with a group baseline);
 * the clipped surrogate with a KL penalty to the reference (eq. ``grpo-loss``)
-  with asymmetric clip range ``[1 - clip_low, 1 + clip_high]`` (clip-higher
-  when ``clip_high > clip_low``), aggregated per token or per sequence
+  with asymmetric clip range ``[1 - clip_eps_low, 1 + clip_eps_high]`` (clip-higher
+  when ``clip_eps_high > clip_eps_low``), aggregated per token or per sequence
   (eq. ``loss-aggregation``), optionally dropping truncated responses
   (overlong filtering).
 
 Each rollout batch is reused for ``updates_per_batch`` optimizer steps, so the
 probability ratio moves away from 1 and the clip matters.  The shared loop
-:func:`minimal.train.train` does the optimisation: ``get_batch`` samples a
+:func:`minimal.core.train.train` does the optimisation: ``get_batch`` samples a
 fresh rollout batch every ``updates_per_batch`` steps, ``loss_fn`` is eq.
 ``grpo-loss``.  The recipes of the Tricks-or-Traps study are configs, not
 forks (:data:`RECIPES`)::
@@ -37,11 +37,21 @@ from typing import Any, ClassVar
 
 import torch
 
-from minimal.arithmetic import (SFTConfig, Problems, accuracy, held_out, response_mask,
-                                reward, sample, sample_problems, train_sft, verify)
-from minimal.config import TrainConfig, param, run_cli
-from minimal.gpt import GPT
-from minimal.train import History, one_thread, resolve_device, train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.gpt import GPT
+from minimal.core.rl import clip_active, clipped_surrogate, group_advantages, kl_k1, kl_k3
+from minimal.core.train import EveryK, History, one_thread, resolve_device, train
+from minimal.sft import SFTConfig, train_sft
+from minimal.worlds.addition import (
+    Problems,
+    accuracy,
+    held_out,
+    response_mask,
+    reward,
+    sample,
+    sample_problems,
+    verify,
+)
 
 
 # ---------------------------------------------------------------------- config
@@ -55,8 +65,9 @@ class GRPOConfig(TrainConfig):
 
     digits: int = param(2, "operand width D of the addition task (1 to 6)", ge=1, le=6)
     sft_steps: int = param(450, "SFT warm-up steps when no start model is given", gt=0)
-    steps: int = param(300, "optimizer updates of RL", gt=0)
-    batch_size: int = param(32, "prompts per rollout batch (16 to 512)", gt=0)
+    steps: int = TrainConfig.redefault("steps", 300, doc="optimizer updates of RL")
+    batch_size: int = TrainConfig.redefault(
+        "batch_size", 32, doc="prompts per rollout batch (16 to 512)")
     group_size: int = param(8, "samples per prompt G (4 to 64)", ge=2)
     updates_per_batch: int = param(2, "optimizer updates per rollout batch (1 = on-policy)", gt=0)
     adv_norm: str = param("group", "advantage scale: 'group' std (GRPO), 'batch' std "
@@ -65,10 +76,10 @@ class GRPOConfig(TrainConfig):
     loss_agg: str = param("sequence", "average the loss per 'sequence' then over sequences "
                           "(GRPO) or over all 'token's of the batch (Lite PPO, DAPO)",
                           choices=("sequence", "token"))
-    clip_low: float = param(0.2, "ratio clip below 1 - clip_low (0.1 to 0.3)", gt=0, lt=1)
-    clip_high: float = param(0.2, "ratio clip above 1 + clip_high; > clip_low is "
+    clip_eps_low: float = param(0.2, "ratio clip below 1 - clip_eps_low (0.1 to 0.3)", gt=0, lt=1)
+    clip_eps_high: float = param(0.2, "ratio clip above 1 + clip_eps_high; > clip_eps_low is "
                              "clip-higher (0.2 to 0.3)", gt=0)
-    kl_coef: float = param(0.0, "weight of the k3 KL penalty to the SFT reference (0 to 0.1)", ge=0)
+    beta: float = param(0.0, "weight of the k3 KL penalty to the SFT reference (0 to 0.1)", ge=0)
     overlong_filter: bool = param(False, "drop responses that hit the length limit from the loss")
     temperature: float = param(1.0, "sampling temperature of rollouts", gt=0)
     format_coef: float = param(0.0, "reward for a well-formed answer, right or wrong (0 to 0.2)",
@@ -76,15 +87,17 @@ class GRPOConfig(TrainConfig):
     length_coef: float = param(0.0, "reward cost per response token (0 to 0.05)", ge=0)
     eval_every: int = param(50, "held-out accuracy every this many steps", gt=0)
     eval_size: int = param(500, "held-out problems", gt=0)
-    lr: float = param(1e-3, "AdamW learning rate, constant (1e-4 to 3e-3)", gt=0, le=1)
-    weight_decay: float = param(0.0, "AdamW weight decay (0 for RL)", ge=0, lt=1)
-    warmup_steps: int = param(20, "linear warm-up steps", ge=0)
-    min_lr_ratio: float = param(1.0, "final LR / lr; 1 keeps it constant", ge=0, le=1)
+    lr: float = TrainConfig.redefault(
+        "lr", 1e-3, doc="AdamW learning rate, constant (1e-4 to 3e-3)")
+    weight_decay: float = TrainConfig.redefault(
+        "weight_decay", 0.0, doc="AdamW weight decay (0 for RL)")
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 20, doc="linear warm-up steps")
+    min_lr_ratio: float = TrainConfig.redefault(
+        "min_lr_ratio", 1.0, doc="final LR / lr; 1 keeps it constant")
     log_every: int = TrainConfig.redefault("log_every", 10)
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "digits": 5, "sft_steps": 600,
                 "steps": 1000, "batch_size": 256, "group_size": 16, "eval_size": 4000,
                 "ckpt_dir": "checkpoints/grpo", "ckpt_every": 100, "progress": True},
@@ -105,12 +118,9 @@ class GRPOConfig(TrainConfig):
         With checkpoints on, the warm-up checkpoints into ``ckpt_dir/sft`` and resumes with
         the RL run, so a killed run does not redo a finished warm-up.
         """
-        big = self.digits >= 5
-        return SFTConfig.from_preset("gpu" if big else "laptop", digits=self.digits,
-                                     steps=self.sft_steps, seed=self.seed, device=self.device,
-                                     dtype=self.dtype, progress=self.progress,
-                                     warmup_steps=min(10, self.sft_steps),
-                                     **self.stage_checkpoints("sft"))
+        return self.stage_config(SFTConfig, "sft", shared=("digits",),
+                                 preset="gpu" if self.digits >= 5 else "laptop",
+                                 steps=self.sft_steps, warmup_steps=min(10, self.sft_steps))
 
 
 #: The Tricks-or-Traps recipes as config overrides; all share the vanilla clipped loss.
@@ -119,33 +129,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     "Lite PPO": {"adv_norm": "batch", "loss_agg": "token"},
     "GRPO + batch std": {"adv_norm": "batch", "loss_agg": "sequence"},
     "GRPO + token-level": {"adv_norm": "group", "loss_agg": "token"},
-    "GRPO + clip-higher": {"adv_norm": "group", "loss_agg": "sequence", "clip_high": 0.28},
+    "GRPO + clip-higher": {"adv_norm": "group", "loss_agg": "sequence", "clip_eps_high": 0.28},
     "GRPO + overlong filter": {"adv_norm": "group", "loss_agg": "sequence",
                                "overlong_filter": True},
     "REINFORCE (group baseline)": {"adv_norm": "none", "loss_agg": "sequence",
                                    "updates_per_batch": 1},
 }
-
-
-# -------------------------------------------------------------------- advantages
-def group_advantages(rewards: torch.Tensor, norm: str, eps: float = 1e-6) -> torch.Tensor:
-    """Eq. ``group-advantage`` on rewards of shape (B, G) -> advantages (B, G).
-
-    ``group``: (r - group mean) / group std; ``batch``: (r - group mean) /
-    batch std; ``none``: r - group mean.  A group whose samples all got the
-    same reward has zero advantage under every choice: it teaches nothing.
-    """
-    if rewards.dim() != 2 or rewards.size(1) < 2:
-        raise ValueError(f"rewards must have shape (prompts, group_size >= 2), "
-                         f"got {tuple(rewards.shape)}")
-    if norm not in ("group", "batch", "none"):
-        raise ValueError(f"unknown advantage normalisation {norm!r}")
-    centered = rewards - rewards.mean(1, keepdim=True)  # (B, G) group baseline
-    if norm == "group":
-        return centered / (rewards.std(1, keepdim=True) + eps)
-    if norm == "batch":
-        return centered / (rewards.std() + eps)
-    return centered
 
 
 # ---------------------------------------------------------------------- rollouts
@@ -157,7 +146,7 @@ class RolloutBatch:
     mask: torch.Tensor  # (N, L) response tokens that enter the loss
     adv: torch.Tensor  # (N,) advantage of each response, broadcast over its tokens
     logp_old: torch.Tensor  # (N, L) log-probs under the policy that sampled
-    logp_ref: torch.Tensor | None  # (N, L) under the frozen reference, if kl_coef > 0
+    logp_ref: torch.Tensor | None  # (N, L) under the frozen reference, if beta > 0
     success: torch.Tensor  # (B,) share of each prompt's G samples that the verifier accepts
     stats: dict[str, float]  # reward, accuracy, length... of this batch
 
@@ -209,11 +198,9 @@ def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
     logp = policy.token_logprobs(batch.tokens)[:, P - 1:]  # (N, L) log pi_theta(y_t | x, y_<t)
     ratio = torch.exp(logp - batch.logp_old)  # (N, L)
     adv = batch.adv.unsqueeze(1)  # (N, 1)
-    clipped = torch.clamp(ratio, 1 - cfg.clip_low, 1 + cfg.clip_high)
-    per_token = -torch.minimum(ratio * adv, clipped * adv)  # (N, L) pessimistic surrogate
-    if cfg.kl_coef > 0:
-        log_r = batch.logp_ref - logp  # (N, L)
-        per_token = per_token + cfg.kl_coef * (torch.exp(log_r) - log_r - 1)  # k3 estimator
+    per_token = clipped_surrogate(ratio, adv, cfg.clip_eps_low, cfg.clip_eps_high)  # (N, L)
+    if cfg.beta > 0:  # k3 estimate of KL(pi_theta || pi_ref), per token
+        per_token = per_token + cfg.beta * kl_k3(logp, batch.logp_ref)
     m = batch.mask.float()  # (N, L)
     if cfg.loss_agg == "token":
         loss = (per_token * m).sum() / m.sum().clamp(min=1)
@@ -223,19 +210,21 @@ def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
         loss = ((per_token * m).sum(1)[kept] / n_tok[kept]).sum() / kept.sum().clamp(min=1)
     with torch.no_grad():
         # a token is clipped when the clip is active for its advantage's sign
-        active = (adv > 0) & (ratio > 1 + cfg.clip_high) | (adv < 0) & (ratio < 1 - cfg.clip_low)
+        active = clip_active(ratio, adv, cfg.clip_eps_low, cfg.clip_eps_high)
         clipfrac = (active.float() * m).sum() / m.sum().clamp(min=1)
-        approx_kl = ((batch.logp_old - logp) * m).sum() / m.sum().clamp(min=1)
-        entropy = (-batch.logp_old * m).sum() / m.sum().clamp(min=1)  # sampled-token estimate
-    return loss, {"clipfrac": clipfrac.item(), "approx_kl": approx_kl.item(),
-                  "entropy": entropy.item()}
+        # k1 of KL(pi_old || pi_theta) per token (``approx_kl`` is always k3 in this book)
+        old_approx_kl = (kl_k1(batch.logp_old, logp) * m).sum() / m.sum().clamp(min=1)
+        # -log pi_old of the sampled tokens: a one-sample estimate of the old policy's entropy
+        sampled_entropy = (-batch.logp_old * m).sum() / m.sum().clamp(min=1)
+    return loss, {"clipfrac": clipfrac.item(), "old_approx_kl": old_approx_kl.item(),
+                  "sampled_entropy": sampled_entropy.item()}
 
 
 # ------------------------------------------------------------------------ loop
 @dataclass
 class GRPOResult:
     policy: GPT
-    history: History  # per logged step: loss, clipfrac, approx_kl, entropy, reward, length...
+    history: History  # per logged step: loss, clipfrac, old_approx_kl, sampled_entropy, reward...
     eval_steps: list[int]  # steps at which held-out accuracy was measured (0 = start)
     eval_accuracy: list[float]  # held-out pass@1 (temperature 1) at those steps
     start_accuracy: float
@@ -244,60 +233,57 @@ class GRPOResult:
     config: GRPOConfig = field(repr=False)
 
 
-class Sampler:
+class Sampler(EveryK):
     """``get_batch`` for the shared loop: a new rollout batch every ``updates_per_batch`` steps.
 
-    ``prompts(gen) -> Problems`` chooses the prompts (uniform here; the prompt
-    curriculum of :mod:`minimal.prompt_curriculum` plugs in its own).
+    :meth:`make_batch` chooses the prompts and rolls them out (uniform prompts here; the
+    prompt curriculum of :mod:`minimal.prompt_curriculum` overrides it).  :meth:`evaluate`
+    is the loop's evaluation hook (held-out pass@1).  Both counters and the evaluations
+    are checkpointed (``train(..., extra=sampler)``).
     """
 
-    def __init__(self, policy: GPT, reference: GPT | None, cfg: GRPOConfig, prompts, test: Problems):
-        self.policy, self.reference, self.cfg = policy, reference, cfg
-        self.prompts, self.test = prompts, test
-        self.step, self.batch, self.samples = 0, None, 0
-        self.eval_steps, self.eval_accuracy = [], []
+    def __init__(self, policy: GPT, reference: GPT | None, cfg: GRPOConfig, test: Problems):
+        super().__init__(self.make_batch, cfg.updates_per_batch)
+        self.policy, self.reference, self.cfg, self.test = policy, reference, cfg, test
+        self.samples, self.eval_steps, self.eval_accuracy = 0, [], []
 
-    def evaluate(self) -> None:
-        self.eval_steps.append(self.step)
+    def evaluate(self, step: int) -> None:
+        self.eval_steps.append(step)
         self.eval_accuracy.append(accuracy(self.policy, self.test, self.cfg.digits, seed=1))
 
     def state_dict(self) -> dict:
         """What a checkpoint needs to resume: counters and evaluations (checkpoints fall
         between rollouts, so the current batch is never needed)."""
-        return {"step": self.step, "samples": self.samples,
+        return {**super().state_dict(), "samples": self.samples,
                 "eval_steps": list(self.eval_steps), "eval_accuracy": list(self.eval_accuracy)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.step, self.samples = int(state["step"]), int(state["samples"])
+        super().load_state_dict(state)
+        self.samples = int(state["samples"])
         self.eval_steps, self.eval_accuracy = list(state["eval_steps"]), list(state["eval_accuracy"])
 
-    def __call__(self, gen: torch.Generator) -> RolloutBatch:
-        if self.step % self.cfg.eval_every == 0:
-            self.evaluate()
-        if self.step % self.cfg.updates_per_batch == 0:
-            problems = self.prompts(gen)
-            self.batch = rollout(self.policy, self.reference, problems, self.cfg, gen)
-            self.samples += len(problems) * self.cfg.group_size
-        self.step += 1
-        return self.batch
+    def make_batch(self, gen: torch.Generator) -> RolloutBatch:
+        """``batch_size`` uniform prompts, ``group_size`` responses each."""
+        problems = sample_problems(self.cfg.batch_size, self.cfg.digits, gen=gen)
+        self.samples += len(problems) * self.cfg.group_size
+        return rollout(self.policy, self.reference, problems, self.cfg, gen)
 
 
 def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) -> GRPOResult:
     """RL from the verifier's reward, starting from ``start`` (or a fresh SFT warm-up).
 
     ``start`` is copied, never modified; it is also the KL reference.
-    ``make_sampler(policy, reference, cfg, prompts, test)`` builds ``get_batch``;
-    the prompt curriculum passes its own.
+    ``make_sampler(policy, reference, cfg, test)`` builds ``get_batch`` (and the
+    evaluation hook); the prompt curriculum passes its own.
     """
     if start is None:
         start = train_sft(cfg.sft_config()).model
     policy = copy.deepcopy(start)
-    reference = copy.deepcopy(start).eval() if cfg.kl_coef > 0 else None
+    reference = copy.deepcopy(start).eval() if cfg.beta > 0 else None
     if reference is not None:
         reference.requires_grad_(False)
-    prompts = lambda gen: sample_problems(cfg.batch_size, cfg.digits, gen=gen)  # noqa: E731
     test = held_out(cfg.eval_size, cfg.digits)
-    sampler = make_sampler(policy, reference, cfg, prompts, test)
+    sampler = make_sampler(policy, reference, cfg, test)
 
     def loss_fn(model, batch):
         loss, metrics = grpo_loss(model, batch, cfg)
@@ -308,8 +294,8 @@ def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) 
         policy.to(device)  # train() would move it too, but the sampler needs it now
         if reference is not None:
             reference.to(device)
-        history = train(policy, cfg, sampler, loss_fn, desc="GRPO", extra=sampler)
-        sampler.evaluate()  # at step == cfg.steps
+        history = train(policy, cfg, sampler, loss_fn, desc="GRPO", extra=sampler,
+                        evaluate=sampler.evaluate, eval_every=cfg.eval_every)
     return GRPOResult(policy, history, sampler.eval_steps, sampler.eval_accuracy,
                       sampler.eval_accuracy[0], sampler.eval_accuracy[-1], sampler.samples, cfg)
 

@@ -2,7 +2,7 @@
 
 Chapter "In-context learning as rational (Bayesian) inference", section
 "A Bayesian model of training".  Training is read as Bayesian inference over
-two *strategies*, M and G (:mod:`minimal.icl_tasks`).  After seeing N training
+two *strategies*, M and G (:mod:`minimal.worlds.icl_tasks`).  After seeing N training
 sequences the posterior log-odds of M over G are (eq. ``icl-hierarchical``)
 
     eta(N, D) = a * N^alpha * DeltaL(D)  -  b * DeltaK(D),
@@ -35,9 +35,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from minimal.icl_tasks import (expected_loss, generalizing_predictor, kl, memorizing_predictor,
-                               sample_sequences)
 from minimal.icl_training import ICLRun
+from minimal.worlds.icl_tasks import (
+    expected_loss,
+    generalizing_predictor,
+    kl,
+    memorizing_predictor,
+    sample_sequences,
+)
 
 
 def loss_gap(run: ICLRun, n: int = 4096) -> float:
@@ -212,6 +217,6 @@ def fit_power_law(x, y) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

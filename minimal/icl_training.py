@@ -1,10 +1,10 @@
 """Train the tiny GPT on a mixture of D urn tasks and watch which predictor it tracks.
 
 Chapter "In-context learning as rational (Bayesian) inference", section
-"Memorize or generalize?".  The network is the shared :class:`minimal.gpt.GPT`
-trained with the shared loop :func:`minimal.train.train` on the next-symbol
+"Memorize or generalize?".  The network is the shared :class:`minimal.core.gpt.GPT`
+trained with the shared loop :func:`minimal.core.train.train` on the next-symbol
 loss (eq. ``next-token-loss``) over sequences from D fixed urns
-(:mod:`minimal.icl_tasks`).  Every ``eval_every`` steps we freeze a snapshot
+(:mod:`minimal.worlds.icl_tasks`).  Every ``eval_every`` steps we freeze a snapshot
 of its predictive distributions on held-out contexts from the same D urns and
 measure (eq. ``icl-distance``)
 
@@ -27,11 +27,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.gpt import GPT, GPTConfig, check_heads_divide_width
-from minimal.icl_tasks import (generalizing_predictor, kl, memorizing_predictor,
-                               sample_sequences, sample_tasks)
-from minimal.train import History, train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.gpt import GPT, GPTConfig, check_heads_divide_width
+from minimal.core.train import History, train
+from minimal.worlds.icl_tasks import (
+    generalizing_predictor,
+    kl,
+    memorizing_predictor,
+    sample_sequences,
+    sample_tasks,
+)
 
 
 @dataclass
@@ -59,7 +64,6 @@ class ICLConfig(TrainConfig):
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict] = {
-        "laptop": {},
         # wider model, longer contexts, more snapshots (not yet timed on a GPU)
         "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 20000, "batch_size": 128,
                 "K": 8, "seq_len": 32, "n_layer": 4, "n_head": 4, "n_embd": 128,
@@ -103,20 +107,24 @@ class ICLRun:
 
 
 class Snapshots:
-    """The network's predictions taken along training, with the step counter.
+    """The network's predictions taken along training (the loop's evaluation hook).
 
     Checkpointed with the model (``train(..., extra=...)``), so a resumed run continues
     the same trajectory of snapshots.
     """
 
-    def __init__(self):
-        self.step, self.steps, self.probs = 0, [], []  # probs: one (n, T, K) per snapshot
+    def __init__(self, model: GPT, x_eval: torch.Tensor):
+        self.model, self.x_eval = model, x_eval
+        self.steps, self.probs = [], []  # probs: one (n, T, K) per snapshot
+
+    def __call__(self, step: int) -> None:
+        self.steps.append(step)
+        self.probs.append(predict(self.model, self.x_eval).float())  # the net after `step` updates
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "steps": list(self.steps), "probs": list(self.probs)}
+        return {"steps": list(self.steps), "probs": list(self.probs)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])
         self.steps, self.probs = list(state["steps"]), list(state["probs"])
 
 
@@ -141,30 +149,22 @@ def train_icl(cfg: ICLConfig) -> ICLRun:
 
     torch.manual_seed(cfg.seed)
     model = GPT(cfg.model_config())
-    snaps = Snapshots()
-
-    def snapshot():
-        snaps.steps.append(snaps.step)
-        snaps.probs.append(predict(model, x_eval).float())
+    snaps = Snapshots(model, x_eval)
 
     def get_batch(gen):
         x, _ = sample_sequences(tasks, cfg.batch_size, cfg.seq_len + 1, gen)  # (B, T+1)
         return x[:, :-1], x[:, 1:]  # inputs and next-symbol targets, each (B, T)
 
     def loss_fn(model, batch):
-        if snaps.step % cfg.eval_every == 0:
-            snapshot()  # the network after snaps.step updates
-        snaps.step += 1
         x, y = batch
         device = next(model.parameters()).device
         logits, _ = model(x.to(device))  # (B, T, K)
         loss = F.cross_entropy(logits.reshape(-1, cfg.K).float(), y.to(device).reshape(-1))
         return loss, {}
 
-    history = train(model, cfg, get_batch, loss_fn, desc=f"ICL D={cfg.D}", extra=snaps)
+    history = train(model, cfg, get_batch, loss_fn, desc=f"ICL D={cfg.D}", extra=snaps,
+                    evaluate=snaps, eval_every=cfg.eval_every)
     steps = snaps.steps
-    if steps[-1] != cfg.steps:
-        snapshot()  # the trained network
     probs = torch.stack(snaps.probs)  # (S, n, T, K)
     d_M = np.array([float(kl(M, p.double()).mean()) for p in probs])
     d_G = np.array([float(kl(G, p.double()).mean()) for p in probs])

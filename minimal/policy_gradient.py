@@ -12,12 +12,12 @@ chapter 1, section "Policy gradients and PPO":
   bonus and optional KL penalty of eq. ``ppo-total``, in :func:`ppo_loss`;
   several epochs of minibatch steps reuse each batch of rollouts.
 
-The shared loop :func:`minimal.train.train` draws a fresh batch for every
+The shared loop :func:`minimal.core.train.train` draws a fresh batch for every
 optimizer step; policy-gradient methods instead alternate *collect a batch of
 rollouts with the current policy* and *take one (REINFORCE) or many (PPO)
 optimizer steps on it*, so this module has its own short loop and reuses the
 shared optimizer, learning-rate schedule, device choice and checkpoints.  Its
-checkpoints also hold the environments' states (:mod:`minimal.env_snapshot`), so
+checkpoints also hold the environments' states (:mod:`minimal.core.env_snapshot`), so
 ``resume=true`` continues a killed run exactly where it stopped.
 
     python -m minimal.policy_gradient                         # PPO on CartPole-v1, ~5 s
@@ -38,12 +38,21 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from minimal.config import ConfigError, RunError, TrainConfig, param, run_cli
-from minimal.env_snapshot import (NotSnapshotable, load_vector_env_state,
-                                  vector_env_state)
-from minimal.train import (History, checkpoint_state, load_checkpoint, lr_at, make_optimizer,
-                           one_thread, resolve_device, restore_checkpoint, save_checkpoint,
-                           update)
+from minimal.core.config import ConfigError, RunError, TrainConfig, param, run_cli
+from minimal.core.env_snapshot import NotSnapshotable, load_vector_env_state, vector_env_state
+from minimal.core.rl import clipped_surrogate, gae, kl_k3, whiten
+from minimal.core.train import (
+    History,
+    checkpoint_state,
+    load_checkpoint,
+    lr_at,
+    make_optimizer,
+    one_thread,
+    resolve_device,
+    restore_checkpoint,
+    save_checkpoint,
+    update,
+)
 
 
 # ---------------------------------------------------------------------- config
@@ -60,33 +69,39 @@ class PGConfig(TrainConfig):
                       choices=("ppo", "reinforce"))
     env_id: str = param("CartPole-v1", "gymnasium id of an environment with a discrete action "
                         "space and a flat Box observation")
-    steps: int = param(60, "iterations (rollout + update); env steps = steps * num_envs * num_steps",
-                       gt=0)
+    steps: int = TrainConfig.redefault(
+        "steps", 60, doc="iterations (rollout + update); env steps = steps * num_envs * num_steps")
     num_envs: int = param(8, "parallel environments in the rollout (4 to 64)", gt=0)
     num_steps: int = param(64, "steps per environment per rollout (16 to 2048)", gt=0)
     epochs: int = param(10, "PPO: passes over each rollout batch (3 to 30)", gt=0)
-    batch_size: int = param(128, "PPO: minibatch size; must divide num_envs * num_steps", gt=0)
+    batch_size: int = TrainConfig.redefault(
+        "batch_size", 128, doc="PPO: minibatch size; must divide num_envs * num_steps")
     gamma: float = param(0.99, "discount factor (0.9 to 0.999)", ge=0, lt=1)
     gae_lambda: float = param(0.9, "PPO: GAE lambda, bias-variance knob (0.8 to 1)", ge=0, le=1)
-    clip_coef: float = param(0.2, "PPO: clip range epsilon of the probability ratio (0.1 to 0.3)",
+    clip_eps: float = param(0.2, "PPO: clip range epsilon of the probability ratio (0.1 to 0.3)",
                              gt=0, lt=1)
     ent_coef: float = param(0.0, "entropy bonus coefficient (0 to 0.01)", ge=0)
     vf_coef: float = param(0.5, "value-loss coefficient (0.25 to 1)", ge=0)
-    kl_coef: float = param(0.0, "KL penalty to the rollout policy (0 disables; 0.01 to 1)", ge=0)
+    beta: float = param(0.0, "KL penalty to the rollout policy (0 disables; 0.01 to 1)", ge=0)
     hidden: int = param(64, "hidden units of the actor and critic MLPs (32 to 256)", gt=0)
     norm_adv: bool = param(True, "standardize advantages within each (mini)batch")
     eval_episodes: int = param(20, "greedy evaluation episodes after training", gt=0)
-    lr: float = param(2.5e-3, "peak Adam learning rate (1e-4 to 3e-3)", gt=0, le=1)
-    weight_decay: float = param(0.0, "AdamW weight decay on weight matrices (0 for RL)", ge=0, lt=1)
-    warmup_steps: int = param(0, "iterations of linear LR warm-up", ge=0)
-    min_lr_ratio: float = param(0.0, "final LR as a fraction of lr (cosine decay)", ge=0, le=1)
-    grad_clip: float = param(0.5, "clip the global grad norm (0 disables)", ge=0)
-    log_every: int = param(1, "record metrics every this many iterations", gt=0)
-    ckpt_every: int = param(20, "write a checkpoint every this many iterations", gt=0)
+    lr: float = TrainConfig.redefault("lr", 2.5e-3, doc="peak Adam learning rate (1e-4 to 3e-3)")
+    weight_decay: float = TrainConfig.redefault(
+        "weight_decay", 0.0, doc="AdamW weight decay on weight matrices (0 for RL)")
+    warmup_steps: int = TrainConfig.redefault(
+        "warmup_steps", 0, doc="iterations of linear LR warm-up")
+    min_lr_ratio: float = TrainConfig.redefault(
+        "min_lr_ratio", 0.0, doc="final LR as a fraction of lr (cosine decay)")
+    grad_clip: float = TrainConfig.redefault(
+        "grad_clip", 0.5, doc="clip the global grad norm (0 disables)")
+    log_every: int = TrainConfig.redefault(
+        "log_every", 1, doc="record metrics every this many iterations")
+    ckpt_every: int = TrainConfig.redefault(
+        "ckpt_every", 20, doc="write a checkpoint every this many iterations")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         # 30,720 env steps, 5-10 s on a CPU; greedy return 500 on CartPole-v1 for seeds 0-4.
-        "laptop": {},
         # Same algorithm at a larger scale, for a CUDA machine; writes checkpoints.
         "gpu": {"device": "cuda", "dtype": "bfloat16", "hidden": 256, "num_envs": 32,
                 "num_steps": 128, "batch_size": 1024, "steps": 100,
@@ -201,7 +216,7 @@ class RolloutCollector:
     def collect(self, agent: ActorCritic, num_steps: int, gen: torch.Generator) -> Rollout:
         dev, N = self.device, self.envs.num_envs
         obs_buf, final_buf, act_buf, logp_buf, rew_buf, term_buf, done_buf = ([] for _ in range(7))
-        for t in range(num_steps):
+        for _ in range(num_steps):
             obs = torch.as_tensor(self.obs, dtype=torch.float32, device=dev)  # (N, obs_dim)
             dist = agent.dist(obs)
             u = torch.rand(N, 1, generator=gen).to(dev)  # inverse-CDF sampling, seeded by gen
@@ -258,28 +273,6 @@ class RolloutCollector:
         self.clock0 = time.perf_counter() - state["seconds"]
 
 
-# ----------------------------------------------------------------- advantages
-def gae(rewards, values, next_values, dones, gamma: float, lam: float):
-    """Generalized advantage estimation (eq. ``gae``); all inputs (T, N).
-
-    delta_t = r_t + gamma V(s_{t+1}) - V(s_t);  A_t = delta_t + gamma lam (1 - done_t) A_{t+1}.
-    With lam = 1 this is the Monte Carlo return-to-go minus V(s_t) (REINFORCE's advantage),
-    bootstrapped only where the rollout ends mid-episode; with lam = 0 it is the one-step TD error.
-    Returns (advantages, value targets A_t + V(s_t)), both (T, N).
-    """
-    if not (rewards.shape == values.shape == next_values.shape == dones.shape):
-        raise ValueError(f"gae needs equal shapes, got rewards {tuple(rewards.shape)}, values "
-                         f"{tuple(values.shape)}, next_values {tuple(next_values.shape)}, "
-                         f"dones {tuple(dones.shape)}")
-    delta = rewards + gamma * next_values - values  # (T, N) one-step TD errors
-    adv = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])  # (N,)
-    for t in reversed(range(len(rewards))):
-        running = delta[t] + gamma * lam * (1.0 - dones[t]) * running
-        adv[t] = running
-    return adv, adv + values
-
-
 # --------------------------------------------------------------------- losses
 def ppo_loss(agent: ActorCritic, obs, actions, logp_old, adv, returns, cfg: PGConfig):
     """PPO's total loss (eqs. ``ppo-clip`` and ``ppo-total``) on a minibatch; inputs (B, ...).
@@ -292,17 +285,16 @@ def ppo_loss(agent: ActorCritic, obs, actions, logp_old, adv, returns, cfg: PGCo
     log_ratio = logp - logp_old
     ratio = log_ratio.exp()  # pi_theta(a|s) / pi_old(a|s)
     if cfg.norm_adv and len(adv) > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = whiten(adv)
     if cfg.algo == "ppo":
-        clipped = ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
-        pg_loss = -torch.min(ratio * adv, clipped * adv).mean()
+        pg_loss = clipped_surrogate(ratio, adv, cfg.clip_eps, cfg.clip_eps).mean()
     else:
         pg_loss = -(ratio * adv).mean()
     value_loss = 0.5 * (agent.value(obs) - returns).pow(2).mean()
     entropy = dist.entropy().mean()
-    approx_kl = ((ratio - 1) - log_ratio).mean()  # k3 estimator of KL(pi_old || pi_theta), >= 0
-    loss = pg_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy + cfg.kl_coef * approx_kl
-    clipfrac = ((ratio - 1).abs() > cfg.clip_coef).float().mean()
+    approx_kl = kl_k3(logp_old, logp).mean()  # k3 estimator of KL(pi_old || pi_theta), >= 0
+    loss = pg_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy + cfg.beta * approx_kl
+    clipfrac = ((ratio - 1).abs() > cfg.clip_eps).float().mean()
     metrics = {"pg_loss": pg_loss.item(), "value_loss": value_loss.item(),
                "entropy": entropy.item(), "approx_kl": approx_kl.item(),
                "clipfrac": clipfrac.item()}
@@ -360,8 +352,8 @@ def _train_pg(cfg: PGConfig, desc: str | None) -> PGResult:
         # ---- collect: num_steps x num_envs transitions with the current policy
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             ro = collector.collect(agent, cfg.num_steps, gen)
-        lam = cfg.gae_lambda if cfg.algo == "ppo" else 1.0
-        adv, returns = gae(ro.rewards, ro.values, ro.next_values, ro.dones, cfg.gamma, lam)
+        gae_lambda = cfg.gae_lambda if cfg.algo == "ppo" else 1.0
+        adv, returns = gae(ro.rewards, ro.values, ro.next_values, ro.dones, cfg.gamma, gae_lambda)
         flat = dict(obs=ro.obs.flatten(0, 1), actions=ro.actions.flatten(), logp_old=ro.logp.flatten(),
                     adv=adv.flatten(), returns=returns.flatten())  # each (T*N, ...)
         # ---- update: one full-batch step (REINFORCE) or epochs of minibatch steps (PPO)

@@ -20,7 +20,7 @@ parameters every quantity of the chapter is exact and cheap:
   (:func:`best_bt_accuracy`) and Nash self-play by multiplicative weights, the
   exact version of a DNO iteration (eq. ``dno-update``): :func:`nash_self_play`.
 
-Every trainer runs on the shared loop :func:`minimal.train.train`.  Run
+Every trainer runs on the shared loop :func:`minimal.core.train.train`.  Run
 ``python -m minimal.preference_bandit --preset laptop`` for the method comparison.
 """
 
@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.train import train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.preference_losses import bt_loss, dpo_loss, log_ratio_margin
+from minimal.core.train import train
 
 METHODS = ("sft_offline", "dpo_offline", "sft_online", "pg_online", "dpo_online")
 """The four corners of Tajwar et al.'s grid, plus policy gradient:
@@ -109,35 +110,6 @@ def kl_objective(probs: torch.Tensor, ref: torch.Tensor, reward: torch.Tensor,
     return expected_reward(probs, reward) - beta * kl_divergence(probs, ref)
 
 
-def log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l):
-    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), shape (B,).
-
-    All four inputs must be sequence log-probabilities of the same shape (B,):
-    mixing (B,) with (B, 1) would broadcast to (B, B) and give a wrong loss.
-    """
-    shapes = {tuple(t.shape) for t in (logp_w, logp_l, logp_ref_w, logp_ref_l)}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-        raise ValueError(f"log-probabilities must all have the same shape (B,), got "
-                         f"{[tuple(t.shape) for t in (logp_w, logp_l, logp_ref_w, logp_ref_l)]}")
-    return (logp_w - logp_ref_w) - (logp_l - logp_ref_l)
-
-
-def dpo_loss(logp_w, logp_l, logp_ref_w, logp_ref_l, beta: float) -> torch.Tensor:
-    """-log sigma(beta h), averaged over the batch (eq. ``dpo-loss``)."""
-    if not beta > 0:
-        raise ValueError(f"beta must be positive, got {beta}")
-    h = log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l)  # (B,)
-    return -F.logsigmoid(beta * h).mean()
-
-
-def ipo_loss(logp_w, logp_l, logp_ref_w, logp_ref_l, tau: float) -> torch.Tensor:
-    """(h - 1/(2 tau))^2, averaged over the batch (eq. ``ipo-loss``)."""
-    if not tau > 0:
-        raise ValueError(f"tau must be positive, got {tau}")
-    h = log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l)  # (B,)
-    return ((h - 1 / (2 * tau)) ** 2).mean()
-
-
 class CategoricalPolicy(nn.Module):
     """pi_theta(y) = softmax(theta)_y, with theta initialised at log pi_ref."""
 
@@ -177,7 +149,7 @@ def population_dpo_fit(ref: torch.Tensor, prefs: torch.Tensor, beta: float,
     for _ in range(steps):
         logp = torch.log_softmax(theta, dim=-1)  # (N,)
         h = (logp - logp_ref)[:, None] - (logp - logp_ref)[None, :]  # (N, N): y vs y'
-        loss = -(prefs * F.logsigmoid(beta * h)).mean()  # y wins with prob P[y, y']
+        loss = (prefs * dpo_loss(h, beta)).mean()  # y wins with prob P[y, y']
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -208,7 +180,7 @@ def fit_bradley_terry(winners: torch.Tensor, losers: torch.Tensor, n: int,
     r = torch.zeros(n, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([r], lr=lr)
     for _ in range(steps):
-        loss = -F.logsigmoid(r[winners] - r[losers]).mean() + l2 * (r**2).mean()
+        loss = bt_loss(r[winners], r[losers]).mean() + l2 * (r**2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -326,15 +298,16 @@ class BanditConfig(TrainConfig):
     keep_frac: float = param(0.1, "fraction of best responses kept by filtered SFT", gt=0, le=1)
     steps: int = TrainConfig.redefault("steps", 150)
     batch_size: int = param(64, "responses (or pairs) per step", gt=1)
-    lr: float = param(0.1, "Adam learning rate on the logits (typical 0.01 to 0.3)", gt=0, le=1)
-    warmup_steps: int = param(0, "linear warm-up steps", ge=0)
-    min_lr_ratio: float = param(1.0, "final LR as a fraction of lr (1 = constant)", ge=0, le=1)
+    lr: float = TrainConfig.redefault(
+        "lr", 0.1, doc="Adam learning rate on the logits (typical 0.01 to 0.3)")
+    warmup_steps: int = TrainConfig.redefault("warmup_steps", 0, doc="linear warm-up steps")
+    min_lr_ratio: float = TrainConfig.redefault(
+        "min_lr_ratio", 1.0, doc="final LR as a fraction of lr (1 = constant)")
     grad_clip: float = TrainConfig.redefault("grad_clip", 0.0)
     log_every: int = TrainConfig.redefault("log_every", 5)
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_actions": 10_000, "steps": 2000,
                 "batch_size": 1024, "n_offline": 20_000, "ckpt_dir": "checkpoints/bandit"},
     }
@@ -396,7 +369,7 @@ def train_bandit_policy(cfg: BanditConfig) -> BanditResult:
             yw, yl = torch.where(a_wins, a, b), torch.where(a_wins, b, a)
             valid = (r[yw] > r[yl]).float()  # identical rewards carry no preference
             h = log_ratio_margin(logp[yw], logp[yl], lref[yw], lref[yl])
-            loss = -(F.logsigmoid(cfg.beta * h) * valid).sum() / valid.sum().clamp(min=1)
+            loss = (dpo_loss(h, cfg.beta) * valid).sum() / valid.sum().clamp(min=1)
         with torch.no_grad():
             true_r = float((logp.exp() * r).sum())
         return loss, {"reward": true_r}

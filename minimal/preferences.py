@@ -10,7 +10,7 @@ to the question "why did the person prefer segment sigma_1 to sigma_2?":
   deviates from optimal decision making, measured by the summed optimal
   advantage, P(sigma_1 > sigma_2) = logistic(sum A*(sigma_1) - sum A*(sigma_2)).
 
-The MDPs are small gridworlds (:class:`minimal.gridworld.GridWorld`, chapter 1)
+The MDPs are small gridworlds (:class:`minimal.worlds.gridworld.GridWorld`, chapter 1)
 whose reward is linear in four features of the cell being entered,
 
     phi(s') = (1 [every step], 1[s' is a goal G], 1[s' is a pit X], 1[s' is mud o]),
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minimal.gridworld import GridWorld
-from minimal.tabular import optimal_advantage, policy_evaluation, value_iteration
+from minimal.core.tabular import optimal_advantage, policy_evaluation, value_iteration
+from minimal.worlds.gridworld import GridWorld
 
 FEATURES = ("step", "goal", "pit", "mud")
 CELL_FEATURE = {"G": 1, "X": 2, "o": 3}  # which feature a cell type switches on
@@ -328,6 +328,6 @@ def constant_shift_demo(layout, w_a, shift: float, n: int = 2000, length: int = 
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.arithmetic import TOKENIZER, Problems, held_out, sample, sample_problems, verify
-from minimal.config import param, run_cli
-from minimal.gpt import GPT
+from minimal.core.config import param, run_cli
+from minimal.core.gpt import GPT
 from minimal.grpo import GRPOConfig, GRPOResult, RolloutBatch, Sampler, rollout, train_grpo
+from minimal.worlds.addition import TOKENIZER, Problems, held_out, sample, sample_problems, verify
 
 
 # ---------------------------------------------------------------------- config
@@ -50,10 +50,9 @@ class PCLConfig(GRPOConfig):
     value_hidden: int = param(64, "hidden units of the value model", gt=0)
     value_lr: float = param(3e-3, "Adam learning rate of the value model", gt=0, le=1)
     value_steps: int = param(1, "value-model gradient steps per rollout batch", gt=0)
-    batch_size: int = param(32, "m: prompts per rollout batch", gt=0)
+    batch_size: int = GRPOConfig.redefault("batch_size", 32, doc="m: prompts per rollout batch")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {**GRPOConfig.presets["gpu"], "pool_size": 100000,
                 "batch_size": 256, "ckpt_dir": "checkpoints/pcl"},
     }
@@ -86,16 +85,16 @@ class CurriculumSampler(Sampler):
     """The GRPO sampler with a prompt-selection rule; counts every generated response."""
 
     def __init__(self, policy, reference, cfg: PCLConfig, test: Problems, pool: Problems):
-        super().__init__(policy, reference, cfg, None, test)
+        super().__init__(policy, reference, cfg, test)
         self.pool = pool
         torch.manual_seed(cfg.seed)
         self.value = ValueModel(pool.prompts.size(1), cfg.value_hidden)
         self.value_opt = torch.optim.Adam(self.value.parameters(), lr=cfg.value_lr)
         self.samples_at_eval: list[int] = []  # responses generated before each evaluation
 
-    def evaluate(self) -> None:
+    def evaluate(self, step: int) -> None:
         self.samples_at_eval.append(self.samples)
-        super().evaluate()
+        super().evaluate(step)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "samples_at_eval": list(self.samples_at_eval),
@@ -135,16 +134,13 @@ class CurriculumSampler(Sampler):
             self.value_opt.step()
         return loss.item()
 
-    def __call__(self, gen: torch.Generator) -> RolloutBatch:
-        if self.step % self.cfg.eval_every == 0:
-            self.evaluate()
-        if self.step % self.cfg.updates_per_batch == 0:
-            self.batch = self.choose(gen)
-            P = self.batch.tokens.size(1) - self.batch.mask.size(1)
-            prompts = self.batch.tokens[:: self.cfg.group_size, :P].cpu()  # (m, P)
-            self.value_loss = self.fit_value(prompts, self.batch.success.cpu())
-        self.step += 1
-        return self.batch
+    def make_batch(self, gen: torch.Generator) -> RolloutBatch:
+        """The chosen prompts' rollouts; then V_phi learns from their measured success."""
+        batch = self.choose(gen)
+        P = batch.tokens.size(1) - batch.mask.size(1)
+        prompts = batch.tokens[:: self.cfg.group_size, :P].cpu()  # (m, P)
+        self.fit_value(prompts, batch.success.cpu())
+        return batch
 
 
 @dataclass
@@ -160,7 +156,7 @@ def train_pcl(cfg: PCLConfig, start: GPT | None = None) -> PCLResult:
                            gen=torch.Generator().manual_seed(10_000 + cfg.seed))
     made = []
 
-    def make_sampler(policy, reference, cfg_, prompts, test):  # prompts: the pool replaces them
+    def make_sampler(policy, reference, cfg_, test):
         made.append(CurriculumSampler(policy, reference, cfg_, test, pool))
         return made[0]
 

@@ -13,7 +13,7 @@ reproductions:
    (eq. ``rc-logit``); its own parameters, normalised, are read out as its
    "reported" weights and compared with ``w`` (eq. ``rc-report``).
 
-Both trainers use :func:`minimal.train.train`; :class:`ChoiceConfig` holds the
+Both trainers use :func:`minimal.core.train.train`; :class:`ChoiceConfig` holds the
 fields of both.  ``python -m minimal.rational_choice --preset laptop`` runs them.
 """
 
@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.train import History, one_thread, train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.train import History, one_thread, train
 
 
 @dataclass
@@ -48,7 +48,6 @@ class ChoiceConfig(TrainConfig):
     log_every: int = TrainConfig.redefault("log_every", 50)
 
     presets: ClassVar[dict] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 5_000, "batch_size": 4096,
                 "lr": 3e-3, "hidden": 256, "n_eval_pairs": 200_000, "n_choices": 50_000,
                 "n_attributes": 8, "log_every": 100, "ckpt_dir": "checkpoints/rational_choice"},

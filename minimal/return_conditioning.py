@@ -15,7 +15,7 @@ return it achieves can be far below the target it was given.
 The Decision Transformer reads the whole history with a transformer; in the
 tabular environments of this chapter the state and the return-to-go are a
 sufficient input, so the policy is a small MLP on one-hot ``(s, G)``.  It is
-trained with the shared loop :func:`minimal.train.train`.
+trained with the shared loop :func:`minimal.core.train.train`.
 
     python -m minimal.return_conditioning                       # bandit, ~2 s on CPU
     python -m minimal.return_conditioning --set env=frozenlake
@@ -32,10 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.offline_bandit import (BernoulliBandit, FrozenLake, Steps, make_bandit_dataset,
-                                    make_frozenlake_dataset)
-from minimal.train import History, one_thread, train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.train import History, one_thread, train
+from minimal.worlds.offline_envs import (
+    BernoulliBandit,
+    FrozenLake,
+    Steps,
+    make_bandit_dataset,
+    make_frozenlake_dataset,
+)
 
 
 # -------------------------------------------------------------------- config
@@ -53,14 +58,15 @@ class OfflineConfig(TrainConfig):
                             ge=0, le=1)
     data_seed: int = param(0, "seed of the offline dataset", ge=0)
     n_hidden: int = param(64, "hidden units of the MLP policy (16 to 256)", gt=0)
-    batch_size: int = param(100_000, "rows (s, a, G) per batch; at least the dataset size "
-                            "means full-batch training on the distinct rows", gt=0)
-    lr: float = param(1e-2, "peak AdamW learning rate (1e-3 to 3e-2)", gt=0, le=1)
-    weight_decay: float = param(0.0, "AdamW weight decay", ge=0, lt=1)
+    batch_size: int = TrainConfig.redefault(
+        "batch_size", 100_000,
+        doc="rows (s, a, G) per batch; at least the dataset size means full-batch training on the "
+            "distinct rows")
+    lr: float = TrainConfig.redefault("lr", 1e-2, doc="peak AdamW learning rate (1e-3 to 3e-2)")
+    weight_decay: float = TrainConfig.redefault("weight_decay", 0.0, doc="AdamW weight decay")
     log_every: int = TrainConfig.redefault("log_every", 50)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_episodes": 100_000, "n_hidden": 256,
                 "steps": 5000, "batch_size": 4096, "ckpt_dir": "checkpoints/offline_rl"},
     }
@@ -88,7 +94,7 @@ def policy_value(env, table: np.ndarray) -> float:
 
 
 def batch_sampler(data: Steps, batch_size: int):
-    """``get_batch(gen)`` for :func:`minimal.train.train`; batches are ``(s, a, G, w)``.
+    """``get_batch(gen)`` for :func:`minimal.core.train.train`; batches are ``(s, a, G, w)``.
 
     ``w`` weights each row so that ``(w * loss).sum()`` is the mean over the batch.
     A ``batch_size`` at least the dataset's size means *full-batch* training on the

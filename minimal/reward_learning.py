@@ -35,9 +35,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from minimal.config import TrainConfig, param, run_cli
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.train import one_thread, resolve_device, train
 from minimal.preferences import MODELS, Preferences, RewardMDP, make_preferences, random_mdp
-from minimal.train import one_thread, resolve_device, train
 
 
 # ------------------------------------------------------------------ config
@@ -75,10 +75,9 @@ class RewardLearningConfig(GridPreferenceConfig):
     sizes: str = param("10,30,100,300", "comma-separated numbers of preference pairs per MDP")
     vi_sweeps: int = param(60, "value-iteration sweeps in the differentiable A*_w", gt=0)
     label_model: str = param("regret", "preference model that labels the data", choices=MODELS)
-    steps: int = TrainConfig.redefault("steps", 200)  # the laptop preset's budget
+    steps: int = TrainConfig.redefault("steps", 200)
 
     presets: ClassVar = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_mdps": 200,
                 "sizes": "10,30,100,300,1000,3000", "steps": 400, "warmup_steps": 20,
                 "log_every": 50, "ckpt_dir": "checkpoints/reward_learning", "ckpt_every": 200},
@@ -135,9 +134,11 @@ class PreferenceBatch:
 
         return PreferenceBatch(
             t([m.P for m in mdps]), t([m.Phi for m in mdps]), t([m.terminal for m in mdps], torch.bool),
-            t([d.seg1.states[:, :-1] for d in data], torch.long), t([d.seg1.actions for d in data], torch.long),
+            t([d.seg1.states[:, :-1] for d in data], torch.long),
+            t([d.seg1.actions for d in data], torch.long),
             t([d.seg1.live for d in data]), t([d.seg1.phi_sum for d in data]),
-            t([d.seg2.states[:, :-1] for d in data], torch.long), t([d.seg2.actions for d in data], torch.long),
+            t([d.seg2.states[:, :-1] for d in data], torch.long),
+            t([d.seg2.actions for d in data], torch.long),
             t([d.seg2.live for d in data]), t([d.seg2.phi_sum for d in data]),
             t([d.y for d in data]))
 

@@ -1,21 +1,10 @@
-"""A Bradley-Terry reward model on the tiny GPT, with a gold reward defined in code.
+"""A Bradley-Terry reward model on the tiny GPT, in the letters task.
 
 Chapter "Inverse RL for alignment", section "Reward model and DPO on a tiny
-GPT".  The synthetic alignment setting, shared with :mod:`minimal.dpo`:
+GPT".  The synthetic alignment setting is :mod:`minimal.worlds.letters`:
 
-* a **prompt** is the single token ``>``; a **response** y is ``response_len``
-  letters from ``abcdefgh``;
-* the **reference policy** pi_ref is a tiny GPT (:class:`minimal.gpt.GPT`)
-  at its random initialisation, which is close to uniform over letters (a
-  stand-in for a supervised model; nothing is downloaded);
-* the **gold reward** r*(y) = #a(y) - #h(y) - 2 [y has three equal letters in
-  a row] is a "sentiment count" with a constraint (:func:`gold_reward`);
-* **preference pairs**: two responses sampled from pi_ref, the first wins
-  with probability sigma(r*(y_1) - r*(y_2)) (eq. ``bt-preference``):
-  :func:`make_preference_data`.  Optionally the raters carry a systematic bias
-  the gold reward does not share (``rater_bias`` extra utility per letter
-  ``e``, :func:`rater_utility`), the setting of the over-optimization curve in
-  :mod:`minimal.rlhf_ppo`.
+a one-token prompt, responses of letters, a gold reward r* in code, and
+Bradley-Terry pairs sampled from pi_ref, optionally with biased raters.
 
 The reward model r_phi is the GPT's final-layer feature at the last token
 followed by a linear head, trained with the Bradley-Terry loss (eq.
@@ -28,86 +17,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.gpt import GPT, CharTokenizer, GPTConfig, check_heads_divide_width
-from minimal.train import resolve_device, train
-
-ALPHABET = ">abcdefgh"  # '>' is the prompt token
-TOKENIZER = CharTokenizer(ALPHABET)
-PROMPT_ID = TOKENIZER.stoi[">"]
-
-
-def gold_reward(tokens: torch.Tensor) -> torch.Tensor:
-    """r*(y) for token ids (B, L) of responses (no prompt): #a - #h - 2 [three equal in a row], (B,)."""
-    if tokens.dim() != 2 or tokens.size(1) < 3:
-        raise ValueError(f"responses must be (B, L) with L >= 3, got {tuple(tokens.shape)}")
-    a, h = TOKENIZER.stoi["a"], TOKENIZER.stoi["h"]
-    count = (tokens == a).sum(1).float() - (tokens == h).sum(1).float()  # (B,)
-    triple = ((tokens[:, 2:] == tokens[:, 1:-1]) & (tokens[:, 1:-1] == tokens[:, :-2])).any(1)
-    return count - 2.0 * triple.float()
-
-
-BIAS_LETTER = "e"  # the letter biased raters like; the gold reward ignores it
-
-
-def rater_utility(tokens: torch.Tensor, rater_bias: float = 0.0) -> torch.Tensor:
-    """What the raters' comparisons follow: r*(y) + rater_bias * #e(y), shape (B,)."""
-    bias = (tokens == TOKENIZER.stoi[BIAS_LETTER]).sum(1).float()  # (B,)
-    return gold_reward(tokens) + rater_bias * bias
-
-
-def make_reference(n_layer: int, n_head: int, n_embd: int, response_len: int,
-                   seed: int) -> GPT:
-    """pi_ref: a tiny GPT at its seeded random initialisation (close to uniform).
-
-    The caller's global torch RNG is left as it was (``fork_rng``), so building
-    pi_ref does not reseed whatever the caller draws next.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return GPT(GPTConfig(vocab_size=len(ALPHABET), block_size=response_len + 1,
-                             n_layer=n_layer, n_head=n_head, n_embd=n_embd))
-
-
-@torch.no_grad()
-def sample_responses(policy: GPT, n: int, response_len: int, gen: torch.Generator) -> torch.Tensor:
-    """n responses from the policy, letters only, shape (n, L).
-
-    The prompt token is never sampled: its logit is masked out.
-    """
-    device = next(policy.parameters()).device
-    idx = torch.full((n, 1), PROMPT_ID, dtype=torch.long, device=device)
-    for _ in range(response_len):
-        logits = policy(idx)[0][:, -1, :].float()  # (n, V)
-        logits[:, PROMPT_ID] = float("-inf")
-        probs = F.softmax(logits, dim=-1).cpu()
-        nxt = torch.multinomial(probs, 1, generator=gen).to(device)  # (n, 1)
-        idx = torch.cat([idx, nxt], dim=1)
-    return idx[:, 1:]
-
-
-def with_prompt(responses: torch.Tensor) -> torch.Tensor:
-    """Prepend the prompt token: (B, L) -> (B, L + 1)."""
-    prompt = torch.full_like(responses[:, :1], PROMPT_ID)
-    return torch.cat([prompt, responses], dim=1)
-
-
-def make_preference_data(reference: GPT, n_pairs: int, response_len: int,
-                         seed: int, rater_bias: float = 0.0) -> dict[str, torch.Tensor]:
-    """Pairs from pi_ref labelled by Bradley-Terry sampling of the gold reward.
-
-    With ``rater_bias`` the labels follow :func:`rater_utility` instead.
-    Returns ``chosen`` and ``rejected`` responses, each (n_pairs, L).
-    """
-    gen = torch.Generator().manual_seed(seed)
-    y1 = sample_responses(reference, n_pairs, response_len, gen).cpu()  # (n, L)
-    y2 = sample_responses(reference, n_pairs, response_len, gen).cpu()
-    p1 = torch.sigmoid(rater_utility(y1, rater_bias) - rater_utility(y2, rater_bias))  # (n,)
-    first = (torch.rand(n_pairs, generator=gen) < p1)[:, None]
-    return {"chosen": torch.where(first, y1, y2), "rejected": torch.where(first, y2, y1)}
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.gpt import GPT, GPTConfig, check_heads_divide_width
+from minimal.core.preference_losses import bt_loss
+from minimal.core.train import resolve_device, train
+from minimal.worlds.letters import (
+    ALPHABET,
+    gold_reward,
+    make_preference_data,
+    make_reference,
+    with_prompt,
+)
 
 
 class RewardModel(nn.Module):
@@ -140,13 +62,12 @@ class RewardModelConfig(TrainConfig):
     n_head: int = param(2, "attention heads", gt=0)
     n_embd: int = param(32, "embedding width (a multiple of n_head)", gt=0)
     steps: int = TrainConfig.redefault("steps", 200)
-    batch_size: int = param(64, "pairs per step", gt=0)
-    lr: float = param(3e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
+    batch_size: int = TrainConfig.redefault("batch_size", 64, doc="pairs per step")
+    lr: float = TrainConfig.redefault("lr", 3e-3, doc="peak AdamW learning rate (1e-4 to 1e-2)")
     rater_bias: float = param(0.0, "raters' extra utility per letter 'e' (0: labels follow r*)")
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "response_len": 32, "n_pairs": 100_000,
                 "n_layer": 4, "n_head": 4, "n_embd": 128, "steps": 3000, "batch_size": 256,
                 "ckpt_dir": "checkpoints/reward_model"},
@@ -175,7 +96,7 @@ def train_reward_model(cfg: RewardModelConfig) -> dict[str, Any]:
     def loss_fn(m: RewardModel, batch):
         dev = next(m.parameters()).device
         r_w, r_l = m(batch[0].to(dev)), m(batch[1].to(dev))  # (B,), (B,)
-        loss = -F.logsigmoid(r_w - r_l).mean()
+        loss = bt_loss(r_w, r_l).mean()
         return loss, {"train_accuracy": pair_accuracy(r_w.detach(), r_l.detach())}
 
     history = train(model, cfg, get_batch, loss_fn, desc="reward model")

@@ -10,12 +10,12 @@ pairs sampled from pi_ref).  The pipeline of InstructGPT, in miniature:
 2. maximise the KL-regularised objective (eq. ``kl-objective``) with PPO.  The
    reward of token t of a response y is eq. ``rlhf-token-reward``:
 
-       r_t = -kl_coef * (log pi_theta(y_t | y_<t) - log pi_ref(y_t | y_<t))
+       r_t = -beta * (log pi_theta(y_t | y_<t) - log pi_ref(y_t | y_<t))
              + [t = L] r_phi(y),
 
-   whose sum over t is r_phi(y) minus kl_coef times a one-sample estimate of
+   whose sum over t is r_phi(y) minus beta times a one-sample estimate of
    KL(pi_theta || pi_ref).  Advantages come from GAE (eq. ``gae``,
-   :func:`minimal.policy_gradient.gae`) with a learned per-token critic, and
+   :func:`minimal.core.rl.gae`) with a learned per-token critic, and
    the policy takes the clipped surrogate step of eq. ``ppo-clip``.
 
 Every rollout records the mean proxy reward r_phi, the mean gold reward r* and
@@ -23,7 +23,7 @@ the KL of the current policy, so one run traces the over-optimization curve
 (gold and proxy against KL, eq. ``overoptimization``).  :func:`matched_kl_table`
 puts PPO and DPO (:mod:`minimal.dpo`) side by side at equal KL.
 
-The shared loop :func:`minimal.train.train` runs the optimizer steps: its
+The shared loop :func:`minimal.core.train.train` runs the optimizer steps: its
 ``get_batch`` collects a fresh rollout with the current policy every
 ``ppo_epochs`` steps and hands the same rollout back in between, so each rollout
 gets ``ppo_epochs`` full-batch PPO steps.  ``python -m minimal.rlhf_ppo --preset gpu``.
@@ -41,18 +41,19 @@ from torch import nn
 
 from minimal import dpo
 from minimal import reward_model as rm
-from minimal.config import TrainConfig, param, run_cli
-from minimal.dpo import response_token_logprobs
-from minimal.gpt import GPT, check_heads_divide_width
-from minimal.policy_gradient import gae
-from minimal.train import History, resolve_device, train
+from minimal.core.config import TrainConfig, param, run_cli
+from minimal.core.gpt import GPT, check_heads_divide_width
+from minimal.core.rl import clipped_surrogate, gae, kl_k1, whiten
+from minimal.core.train import EveryK, History, resolve_device, train
+from minimal.worlds import letters
+from minimal.worlds.letters import response_token_logprobs
 
 
 @dataclass
 class RLHFConfig(TrainConfig):
     """RLHF: a Bradley-Terry reward model, then PPO with a KL penalty to pi_ref."""
 
-    kl_coef: float = param(0.02, "beta: weight of the per-token KL penalty (0 = none; "
+    beta: float = param(0.02, "beta: weight of the per-token KL penalty (0 = none; "
                            "typical 0.01 to 0.2)", ge=0)
     response_len: int = param(8, "letters per response", ge=3)
     rm_pairs: int = param(2000, "preference pairs the reward model is fitted on", gt=0)
@@ -64,20 +65,21 @@ class RLHFConfig(TrainConfig):
     n_embd: int = param(32, "embedding width (a multiple of n_head)", gt=0)
     rollout_size: int = param(64, "responses sampled per rollout", gt=1)
     ppo_epochs: int = param(4, "full-batch PPO steps on each rollout", gt=0)
-    clip: float = param(0.2, "PPO clip range epsilon (eq. ppo-clip)", gt=0, lt=1)
+    clip_eps: float = param(0.2, "PPO clip range epsilon (eq. ppo-clip)", gt=0, lt=1)
     vf_coef: float = param(0.5, "weight of the critic's squared error", ge=0)
-    lam: float = param(0.95, "GAE lambda (eq. gae); gamma is 1 inside a response", ge=0, le=1)
+    gae_lambda: float = param(0.95, "GAE lambda (eq. gae); gamma is 1 inside a response", ge=0, le=1)
     n_eval: int = param(512, "fresh samples scoring the final policy (and r_phi's held-out pairs)",
                         gt=0)
-    steps: int = param(200, "optimizer steps (rollouts = steps / ppo_epochs)", gt=0)
-    lr: float = param(1e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
-    weight_decay: float = param(0.0, "AdamW weight decay (0 keeps pi_theta = pi_ref at step 0)",
-                                ge=0, lt=1)
-    log_every: int = param(4, "record metrics every this many steps (one per rollout)", gt=0)
+    steps: int = TrainConfig.redefault(
+        "steps", 200, doc="optimizer steps (rollouts = steps / ppo_epochs)")
+    lr: float = TrainConfig.redefault("lr", 1e-3, doc="peak AdamW learning rate (1e-4 to 1e-2)")
+    weight_decay: float = TrainConfig.redefault(
+        "weight_decay", 0.0, doc="AdamW weight decay (0 keeps pi_theta = pi_ref at step 0)")
+    log_every: int = TrainConfig.redefault(
+        "log_every", 4, doc="record metrics every this many steps (one per rollout)")
     progress: bool = TrainConfig.redefault("progress", False)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "response_len": 32, "rm_pairs": 100_000,
                 "rm_steps": 3000, "n_layer": 4, "n_head": 4, "n_embd": 128, "rollout_size": 512,
                 "steps": 4000, "n_eval": 4096, "ckpt_dir": "checkpoints/rlhf_ppo"},
@@ -104,7 +106,7 @@ class Critic(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, responses: torch.Tensor) -> torch.Tensor:
-        tokens = rm.with_prompt(responses)[:, :-1]  # (B, L): the state before each token
+        tokens = letters.with_prompt(responses)[:, :-1]  # (B, L): the state before each token
         return self.head(self.body.hidden(tokens)).squeeze(-1).float()  # (B, L)
 
 
@@ -128,27 +130,37 @@ class Rollout:
     stats: dict[str, float]  # proxy, gold, kl of this rollout
 
 
+def token_rewards(kl_t: torch.Tensor, proxy: torch.Tensor, beta: float) -> torch.Tensor:
+    """Eq. ``rlhf-token-reward``: r_t = -beta kl_t, plus r_phi(y) on the last token; (B, L).
+
+    ``kl_t`` (B, L) is log pi_theta(y_t | y_<t) - log pi_ref(y_t | y_<t) of each sampled
+    token (k1), ``proxy`` (B,) the reward model's score of the whole response.
+    """
+    rewards = -beta * kl_t  # (B, L) the KL penalty, per token
+    rewards[:, -1] += proxy  # the reward model scores the finished response
+    return rewards
+
+
 @torch.no_grad()
 def collect(model: ActorCritic, reference: GPT, reward: nn.Module, cfg: RLHFConfig,
             gen: torch.Generator) -> Rollout:
     """Sample responses, score them with r_phi, shape eq. ``rlhf-token-reward``, run GAE."""
     model.eval()
     dev = next(model.parameters()).device
-    y = rm.sample_responses(model.policy, cfg.rollout_size, cfg.response_len, gen)  # (B, L)
+    y = letters.sample_responses(model.policy, cfg.rollout_size, cfg.response_len, gen)  # (B, L)
     logp = response_token_logprobs(model.policy, y)  # (B, L)
     logp_ref = response_token_logprobs(reference, y)  # (B, L)
     proxy = reward(y)  # (B,) r_phi(y)
     values = model.critic(y)  # (B, L)
-    kl_t = logp - logp_ref  # (B, L) per-token log-ratio; sums to a KL sample
-    rewards = -cfg.kl_coef * kl_t  # (B, L)
-    rewards[:, -1] += proxy
+    kl_t = kl_k1(logp, logp_ref)  # (B, L) per-token log-ratio; sums to a KL sample
+    rewards = token_rewards(kl_t, proxy, cfg.beta)  # (B, L)
     next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)  # (B, L)
     dones = torch.zeros_like(values)
     dones[:, -1] = 1.0  # the response ends after L tokens
-    adv, ret = gae(rewards.T, values.T, next_values.T, dones.T, gamma=1.0, lam=cfg.lam)  # (L, B)
+    adv, ret = gae(rewards.T, values.T, next_values.T, dones.T, 1.0, cfg.gae_lambda)  # (L, B)
     adv, ret = adv.T, ret.T  # (B, L)
-    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    stats = {"proxy": float(proxy.mean()), "gold": float(rm.gold_reward(y.cpu()).mean()),
+    adv = whiten(adv)
+    stats = {"proxy": float(proxy.mean()), "gold": float(letters.gold_reward(y.cpu()).mean()),
              "kl": float(kl_t.sum(1).mean())}
     model.train()
     return Rollout(y, logp, adv.to(dev), ret.to(dev), stats)
@@ -158,10 +170,9 @@ def ppo_step_loss(model: ActorCritic, batch: Rollout, cfg: RLHFConfig):
     """Clipped surrogate (eq. ``ppo-clip``) plus the critic's squared error, on one rollout."""
     logp = response_token_logprobs(model.policy, batch.responses)  # (B, L)
     ratio = (logp - batch.logp_old).exp()  # (B, L) pi_theta / pi_old per token
-    clipped = ratio.clamp(1 - cfg.clip, 1 + cfg.clip)
-    pg_loss = -torch.min(ratio * batch.advantages, clipped * batch.advantages).mean()
+    pg_loss = clipped_surrogate(ratio, batch.advantages, cfg.clip_eps, cfg.clip_eps).mean()
     value_loss = 0.5 * (model.critic(batch.responses) - batch.returns).pow(2).mean()
-    clipfrac = float(((ratio - 1).abs() > cfg.clip).float().mean())
+    clipfrac = float(((ratio - 1).abs() > cfg.clip_eps).float().mean())
     return pg_loss + cfg.vf_coef * value_loss, {**batch.stats, "clipfrac": clipfrac}
 
 
@@ -170,18 +181,17 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
 
     ``history.metrics`` holds ``proxy``, ``gold`` and ``kl`` of each logged rollout;
     ``before``/``after`` score pi_ref and the final policy on ``n_eval`` fresh samples
-    (gold reward, proxy reward, KL), as :func:`minimal.dpo.score_policy` does.
+    (gold reward, proxy reward, KL), as :func:`minimal.worlds.letters.score_policy` does.
     """
     device = resolve_device(cfg.device)
-    reference = rm.make_reference(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.response_len, seed=0)
+    reference = letters.make_reference(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.response_len, seed=0)
     rm_result = None
     if reward is None:
-        rm_cfg = rm.RewardModelConfig(
-            seed=cfg.seed, device=cfg.device, dtype=cfg.dtype, response_len=cfg.response_len,
-            n_pairs=cfg.rm_pairs, n_test=cfg.n_eval, n_layer=cfg.n_layer, n_head=cfg.n_head,
-            n_embd=cfg.n_embd, steps=cfg.rm_steps, warmup_steps=min(20, cfg.rm_steps),
-            rater_bias=cfg.rater_bias, progress=cfg.progress,
-            **cfg.stage_checkpoints("reward_model"))
+        rm_cfg = cfg.stage_config(
+            rm.RewardModelConfig, "reward_model",
+            shared=("response_len", "rater_bias", "n_layer", "n_head", "n_embd"),
+            n_pairs=cfg.rm_pairs, n_test=cfg.n_eval, steps=cfg.rm_steps,
+            warmup_steps=min(20, cfg.rm_steps))
         rm_result = rm.train_reward_model(rm_cfg)
         reward = rm_result["model"]
     reward.to(device).eval()
@@ -190,21 +200,17 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
     critic = Critic(copy.deepcopy(reference))
     model = ActorCritic(copy.deepcopy(reference), critic).to(device)
 
-    current: list[Rollout] = []
-    calls = [0]
+    def new_rollout(gen: torch.Generator) -> Rollout:  # from the current policy
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16"):
+            return collect(model, reference, reward, cfg, gen)
 
-    def get_batch(gen: torch.Generator) -> Rollout:
-        if calls[0] % cfg.ppo_epochs == 0:  # a fresh rollout from the current policy
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16"):
-                current[:] = [collect(model, reference, reward, cfg, gen)]
-        calls[0] += 1
-        return current[0]
+    get_batch = EveryK(new_rollout, cfg.ppo_epochs)  # each rollout gets ppo_epochs steps
 
     def loss_fn(m: ActorCritic, batch: Rollout):
         return ppo_step_loss(m, batch, cfg)
 
     before = score(reference, reference, reward, cfg)
-    history = train(model, cfg, get_batch, loss_fn, desc=f"PPO kl_coef={cfg.kl_coef:g}")
+    history = train(model, cfg, get_batch, loss_fn, desc=f"PPO beta={cfg.beta:g}", extra=get_batch)
     after = score(model.policy, reference, reward, cfg)
     return {"policy": model.policy, "reward_model": reward, "reward_model_result": rm_result,
             "history": history, "before": before, "after": after}
@@ -212,10 +218,10 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
 
 @torch.no_grad()
 def score(policy: GPT, reference: GPT, reward: nn.Module, cfg: RLHFConfig) -> dict[str, float]:
-    """Gold reward and KL (:func:`minimal.dpo.score_policy`) plus the proxy r_phi, same samples."""
-    out = dpo.score_policy(policy, reference, cfg.n_eval, cfg.response_len, seed=99)
+    """Gold reward and KL (:func:`minimal.worlds.letters.score_policy`) plus the proxy r_phi, same samples."""
+    out = letters.score_policy(policy, reference, cfg.n_eval, cfg.response_len, seed=99)
     gen = torch.Generator().manual_seed(99)  # the same samples score_policy drew
-    y = rm.sample_responses(policy, cfg.n_eval, cfg.response_len, gen)
+    y = letters.sample_responses(policy, cfg.n_eval, cfg.response_len, gen)
     return {**out, "proxy": float(reward(y).mean())}
 
 
@@ -257,7 +263,7 @@ def fit_gao_form(curve: dict[str, np.ndarray], gold_at_start: float) -> dict[str
 
 def overoptimization_config(seed: int, **overrides) -> RLHFConfig:
     """The chapter's over-optimization setting: raters who like 'e' (+1.5 each), no KL penalty."""
-    return RLHFConfig(seed=seed, **{"rater_bias": 1.5, "kl_coef": 0.0, "steps": 200, **overrides})
+    return RLHFConfig(seed=seed, **{"rater_bias": 1.5, "beta": 0.0, "steps": 200, **overrides})
 
 
 # ------------------------------------------------------------ PPO vs DPO
@@ -277,7 +283,7 @@ def matched_kl_table(seed: int, dpo_betas=(1.0, 0.3), ppo: RLHFConfig | None = N
     Both methods see the same ``n_pairs`` Bradley-Terry pairs of seed ``seed``: DPO
     directly, PPO through the reward model fitted on them.  Returns one row per beta.
     """
-    ppo = (ppo or RLHFConfig(kl_coef=0.02, steps=200)).replace(seed=seed)
+    ppo = (ppo or RLHFConfig(beta=0.02, steps=200)).replace(seed=seed)
     if ppo.rater_bias != 0:
         raise ValueError(f"matched_kl_table needs unbiased raters (rater_bias = 0, got "
                          f"{ppo.rater_bias}): DPO's pairs are labelled by the gold reward")
@@ -299,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = RLHFConfig.cli(argv, description="RLHF with PPO and a KL penalty on the tiny GPT")
     res = train_rlhf(cfg)
     b, a = res["before"], res["after"]
-    print(f"PPO kl_coef={cfg.kl_coef:g}: gold reward {b['gold_reward']:.2f} -> "
+    print(f"PPO beta={cfg.beta:g}: gold reward {b['gold_reward']:.2f} -> "
           f"{a['gold_reward']:.2f}, "
           f"proxy {b['proxy']:.2f} -> {a['proxy']:.2f}, KL to reference {a['kl']:.2f} nats")
 

@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from minimal.bandits import Trajectory, min_fraction, sample_bandits, suffix_failure_frequency
+from minimal.bandit_algorithms import Trajectory, min_fraction, suffix_failure_frequency
 from minimal.dpt import BanditTransformer, run_agent
+from minimal.worlds.bandits import sample_bandits
 
 
 def _check_layer(model: BanditTransformer, layer: int) -> None:
@@ -110,6 +111,6 @@ def steering_sweep(model: BanditTransformer, vector: torch.Tensor, layer: int, s
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

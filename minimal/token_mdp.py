@@ -25,8 +25,8 @@ from typing import Callable
 import gymnasium as gym
 import torch
 
-from minimal.gpt import GPT
-from minimal.train import one_thread
+from minimal.core.gpt import GPT
+from minimal.core.train import one_thread
 
 Verifier = Callable[[tuple[int, ...], tuple[int, ...]], float]
 
@@ -186,6 +186,6 @@ def sequence_kl(model: GPT, ref: GPT, prompt, responses) -> tuple[float, float, 
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

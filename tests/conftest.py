@@ -1,4 +1,5 @@
-"""Shared test setup: no network anywhere, one CPU thread (benchmarks/threads.md), a tiny char-LM config, the built book."""
+"""Shared test setup: no network anywhere, one CPU thread (benchmarks/threads.md), a tiny char-LM
+config, the built book."""
 
 import importlib.util
 import os

@@ -3,9 +3,18 @@
 import numpy as np
 import pytest
 
-from minimal.bandits import (Bandit, Trajectory, best_arm_rate, compare_baselines, greedy_policy,
-                             make_thompson, make_ucb, min_fraction, run_policy, sample_bandits,
-                             suffix_failure_frequency)
+from minimal.bandit_algorithms import (
+    Trajectory,
+    best_arm_rate,
+    compare_baselines,
+    greedy_policy,
+    make_thompson,
+    make_ucb,
+    min_fraction,
+    run_policy,
+    suffix_failure_frequency,
+)
+from minimal.worlds.bandits import Bandit, sample_bandits
 
 SEEDS = (0, 1, 2)
 

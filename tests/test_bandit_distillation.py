@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from minimal import train
 from minimal import algorithm_distillation
 from minimal.algorithm_distillation import ADConfig, failure_modes, sample_teacher_batch, train_ad
-from minimal.bandits import sample_bandits
-from minimal.config import ConfigError
+from minimal.core.config import ConfigError
+from minimal.core.train import one_thread as one_thread_
 from minimal.dpt import run_agent
 from minimal.steering import entropy_steering_vector, steering, steering_sweep
+from minimal.worlds.bandits import sample_bandits
 
 SEEDS = (0, 1, 2)
 LAYER = 1
@@ -30,7 +30,7 @@ LAYER = 1
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models: one thread is about as fast as two and immune to busy cores."""
-    with train.one_thread():
+    with one_thread_():
         yield
 
 
@@ -49,8 +49,8 @@ def test_teacher_batch_labels_are_the_teachers_actions():
 
 def test_the_label_at_position_j_is_not_visible_to_the_model():
     """Position j predicts a_{j+1} from the first j interactions: later ones cannot leak in."""
+    from minimal.core.gpt import GPTConfig
     from minimal.dpt import BanditTransformer
-    from minimal.gpt import GPTConfig
 
     torch.manual_seed(0)
     model = BanditTransformer(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=2,
@@ -91,7 +91,7 @@ def test_steering_raises_entropy_and_exploration_with_its_scale(students):
 
 
 def test_gpu_preset_smoke_runs_on_cpu_with_bf16_and_checkpoints(tmp_path, capsys):
-    from minimal.train import load_checkpoint
+    from minimal.core.train import load_checkpoint
 
     overrides = dict(device="cpu", steps=4, warmup_steps=1, batch_size=4, horizon=8, n_layer=1,
                      n_embd=16, log_every=1, ckpt_dir=str(tmp_path), ckpt_every=2, progress=False)

@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from minimal import train
 from minimal import dpt
-from minimal.bandits import sample_bandits, suffix_failure_frequency
-from minimal.config import ConfigError
-from minimal.dpt import (BanditTransformer, DPTConfig, final_regret, offline_comparison,
-                         online_comparison, run_agent, train_dpt)
+from minimal.bandit_algorithms import suffix_failure_frequency
+from minimal.core.config import ConfigError
+from minimal.core.train import one_thread as one_thread_
+from minimal.dpt import (
+    BanditTransformer,
+    DPTConfig,
+    final_regret,
+    offline_comparison,
+    online_comparison,
+    run_agent,
+    train_dpt,
+)
+from minimal.worlds.bandits import sample_bandits
 
 SEEDS = (0, 1, 2)
 FAST = dict(steps=600, progress=False)
@@ -25,7 +33,7 @@ FAST = dict(steps=600, progress=False)
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models: one thread is about as fast as two and immune to busy cores."""
-    with train.one_thread():
+    with one_thread_():
         yield
 
 
@@ -71,7 +79,7 @@ def test_runs_repeat_exactly_with_the_same_seed():
 
 
 def test_gpu_preset_smoke_runs_on_cpu_with_bf16_and_checkpoints(tmp_path, capsys):
-    from minimal.train import load_checkpoint
+    from minimal.core.train import load_checkpoint
 
     overrides = dict(device="cpu", steps=4, warmup_steps=1, batch_size=4, horizon=8, n_layer=1,
                      n_embd=16, log_every=1, ckpt_dir=str(tmp_path), ckpt_every=2, progress=False)

@@ -48,29 +48,45 @@ import numpy as np
 import pytest
 import torch
 
-from minimal import (cpl, delta_learning, doc, dpo, dpt, preference_bandit as pb, reward_learning,
-                     reward_model, train)
-from minimal import algorithm_distillation as ad
-from minimal import arithmetic, contrastive_repr, grpo, icl_tasks, policy_gradient as pg
-from minimal import prompt_curriculum, rlhf_ppo
-from minimal import rational_choice as rc
-from minimal.bandits import compare_baselines, sample_bandits, suffix_failure_frequency
-from minimal.gridworld import GridWorld
-from minimal.hierarchical_bayes import agreement, fit_hierarchical, transition_step
-from minimal.icl_training import run_grid
-from minimal.steering import entropy_steering_vector, steering_sweep
-from minimal.tabular import policy_evaluation, q_learning, value_iteration
-from minimal.token_mdp import gradient_estimators, sequence_kl
-
 # Budgets and helpers shared with the 3-seed tests (pytest puts tests/ on sys.path).
 from test_bandit_distillation import LAYER as STEER_LAYER
 from test_bandit_dpt import FAST as DPT_BUDGET
-from test_icl_claims import DS as ICL_DS, r_at
+from test_icl_claims import DS as ICL_DS
+from test_icl_claims import r_at
 from test_reasoning_curriculum import BUDGET as PCL_BUDGET
 from test_reasoning_grpo import ABLATION_RECIPES, ABLATION_STEPS
 from test_rl_basics_policy_gradient import TEST_STEPS as PG_STEPS
 from test_rl_basics_tabular import optimal_fraction
 from test_rl_basics_token_mdp import PROMPT, RESPONSES, REWARDS, tiny_gpt
+
+from minimal import algorithm_distillation as ad
+from minimal import (
+    contrastive_repr,
+    cpl,
+    delta_learning,
+    dpo,
+    dpt,
+    grpo,
+    prompt_curriculum,
+    reward_learning,
+    reward_model,
+    rlhf_ppo,
+    sft,
+)
+from minimal import dichotomy_of_control as doc
+from minimal import policy_gradient as pg
+from minimal import preference_bandit as pb
+from minimal import rational_choice as rc
+from minimal.bandit_algorithms import compare_baselines, suffix_failure_frequency
+from minimal.core import train
+from minimal.core.tabular import policy_evaluation, q_learning, value_iteration
+from minimal.hierarchical_bayes import agreement, fit_hierarchical, transition_step
+from minimal.icl_training import run_grid
+from minimal.steering import entropy_steering_vector, steering_sweep
+from minimal.token_mdp import gradient_estimators, sequence_kl
+from minimal.worlds import icl_tasks
+from minimal.worlds.bandits import sample_bandits
+from minimal.worlds.gridworld import GridWorld
 
 # Only the 10-seed sweep is slow; the registry check below is cheap and runs in CI too.
 
@@ -148,7 +164,7 @@ def grpo_ablation(seed):
 @lru_cache(maxsize=None)
 def curriculum(seed):
     cfg = prompt_curriculum.PCLConfig(seed=seed, **PCL_BUDGET)
-    start = arithmetic.train_sft(cfg.sft_config()).model
+    start = sft.train_sft(cfg.sft_config()).model
     r = {s: prompt_curriculum.train_pcl(cfg.replace(strategy=s), start) for s in ("uniform", "pcl")}
     v, measured = prompt_curriculum.value_calibration(r["pcl"], r["pcl"].grpo.policy,
                                                       prompt_curriculum.PCLConfig(seed=seed))

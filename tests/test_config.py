@@ -1,9 +1,14 @@
-"""Config validation and the command line: every bad input gets a message that names it."""
+"""Config validation and the command line: every bad input gets a message that names it.
+
+One case per validation rule (a wrong type, each kind of bound, choices, a finite number,
+a required value, each cross-field rule, an unknown field or preset) and per command-line
+error kind, on one config; ``tests/test_config_bounds.py`` checks that every config's
+bounds are the intended ones."""
 
 import pytest
 
-from minimal.config import ConfigError, TrainConfig
-from minimal.gpt import CharLMConfig
+from minimal.char_lm import CharLMConfig
+from minimal.core.config import ConfigError, TrainConfig
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -20,6 +25,9 @@ from minimal.gpt import CharLMConfig
     ({"resume": True}, "resume = True needs ckpt_dir"),
     ({"stpes": 3}, "unknown field 'stpes' (did you mean 'steps'?)"),
     ({"seed": None}, "CharLMConfig.seed = None: a value is required"),
+    ({"seed": -1}, "CharLMConfig.seed = -1: must be at least 0"),
+    ({"lr": float("nan")}, "CharLMConfig.lr = nan: must be a finite number"),
+    ({"lr": float("inf")}, "CharLMConfig.lr = inf: must be a finite number"),
 ])
 def test_bad_values_are_named(overrides, message):
     with pytest.raises(ConfigError) as err:

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from minimal.train import History
+from minimal.core.train import History
 
 # module, function, config class, tiny overrides of the laptop preset
 TRAINERS = [
-    ("gpt", "train_char_lm", "CharLMConfig",
+    ("char_lm", "train_char_lm", "CharLMConfig",
      dict(steps=6, batch_size=4, block_size=16, n_layer=1, n_head=2, n_embd=16, warmup_steps=2,
           log_every=1, eval_batches=1)),
     ("policy_gradient", "train_pg", "PGConfig",
@@ -54,14 +54,14 @@ TRAINERS = [
      dict(steps=4, warmup_steps=1, batch_size=4, horizon=8, n_layer=1, n_embd=16, log_every=1)),
     ("return_conditioning", "train_rcsl", "OfflineConfig",
      dict(steps=4, n_episodes=200, warmup_steps=1, batch_size=32)),
-    ("doc", "train_doc", "DoCConfig",
+    ("dichotomy_of_control", "train_doc", "DoCConfig",
      dict(steps=4, n_episodes=200, warmup_steps=1, batch_size=32)),
     ("contrastive_repr", "train_representation", "ContrastiveConfig",
      dict(steps=4, n_steps_data=500, d_noise=8, n_hidden=16, batch_size=16, warmup_steps=1)),
     ("rlhf_ppo", "train_rlhf", "RLHFConfig",
      dict(steps=4, ppo_epochs=2, warmup_steps=1, rm_pairs=32, rm_steps=3, rollout_size=8,
           response_len=8, n_eval=16)),
-    ("arithmetic", "train_sft", "SFTConfig",
+    ("sft", "train_sft", "SFTConfig",
      dict(steps=4, batch_size=8, warmup_steps=1, log_every=1)),
     ("grpo", "train_grpo", "GRPOConfig",
      dict(digits=2, sft_steps=4, steps=4, batch_size=4, group_size=2, eval_size=8, eval_every=2,

@@ -1,4 +1,4 @@
-"""Environment snapshots (minimal.env_snapshot): exact round trips, clear refusals."""
+"""Environment snapshots (minimal.core.env_snapshot): exact round trips, clear refusals."""
 
 import enum
 import io
@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from minimal.env_snapshot import (NotSnapshotable, env_state, load_env_state,
-                                  load_vector_env_state, vector_env_state)
+from minimal.core.env_snapshot import (
+    NotSnapshotable,
+    env_state,
+    load_env_state,
+    load_vector_env_state,
+    vector_env_state,
+)
 
 
 def play(env, steps=1100):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from minimal.config import ConfigError
-from minimal.gpt import GPT, CharTokenizer, GPTConfig
+from minimal.core.config import ConfigError
+from minimal.core.gpt import GPT, CharTokenizer, GPTConfig
 
 
 @pytest.fixture

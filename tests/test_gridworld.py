@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from minimal.gridworld import LAYOUTS, GridWorld
-from minimal.tabular import (optimal_advantage, policy_evaluation, policy_iteration, q_learning,
-                             value_iteration)
+from minimal.core.tabular import (
+    optimal_advantage,
+    policy_evaluation,
+    policy_iteration,
+    q_learning,
+    value_iteration,
+)
+from minimal.worlds.gridworld import LAYOUTS, GridWorld
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))

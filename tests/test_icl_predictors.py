@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from minimal.icl_tasks import (expected_loss, generalizing_predictor, kl, memorizing_predictor,
-                               prefix_counts, sample_sequences, sample_tasks)
+from minimal.worlds.icl_tasks import (
+    expected_loss,
+    generalizing_predictor,
+    kl,
+    memorizing_predictor,
+    prefix_counts,
+    sample_sequences,
+    sample_tasks,
+)
 
 
 def test_predictors_are_distributions_and_match_hand_computation():

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from minimal import rational_choice as rc
-from minimal.config import ConfigError
-from minimal.train import load_checkpoint
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
 
 SEEDS = (0, 1, 2)
 

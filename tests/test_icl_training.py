@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from minimal import icl_training
-from minimal.config import ConfigError
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
 from minimal.hierarchical_bayes import HBFit, fit_hierarchical, fit_power_law
 from minimal.icl_training import ICLConfig, train_icl
-from minimal.train import load_checkpoint
 
 TINY = dict(steps=20, eval_every=10, n_eval=8, batch_size=8, warmup_steps=2, n_embd=16,
             seq_len=6, progress=False)

@@ -3,8 +3,8 @@
 import pytest
 
 from minimal import delta_learning as dl
-from minimal.config import ConfigError
-from minimal.train import load_checkpoint
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
 
 
 def test_pairs_from_weak_teachers_beat_both_and_sft_does_not():
@@ -19,7 +19,8 @@ def test_pairs_from_weak_teachers_beat_both_and_sft_does_not():
 
 
 def test_delta_learning_needs_shared_errors():
-    # Measured: with independent teacher errors (shared=0) DPO ends at 0.611 +- 0.003, below the student (0.705).
+    # Measured: with independent teacher errors (shared=0) DPO ends at 0.611 +- 0.003, below the
+    # student (0.705).
     res = dl.delta_experiment(seeds=(0, 1, 2), shared=0.0)
     assert max(res["dpo"]) < min(res["student"]) - 0.05
 

@@ -3,8 +3,8 @@
 import pytest
 
 from minimal import rlhf_ppo
-from minimal.config import ConfigError
-from minimal.train import load_checkpoint, one_thread
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint, one_thread
 
 SEEDS = (0, 1, 2)
 
@@ -36,7 +36,7 @@ def test_unbiased_proxy_gold_keeps_rising():
 
 
 def test_ppo_and_dpo_both_raise_gold_and_tie_at_matched_kl():
-    # Measured (seeds 0-2, 2,000 pairs, PPO kl_coef 0.02): at DPO's KL (0.9-1.4 nats for
+    # Measured (seeds 0-2, 2,000 pairs, PPO beta 0.02): at DPO's KL (0.9-1.4 nats for
     # beta 1, 2.9-4.4 for beta 0.5) DPO 1.75 +- 0.19 / 3.13 +- 0.21 and PPO 1.61 +- 0.14 /
     # 2.98 +- 0.24, from a reference at -0.39; |DPO - PPO| <= 0.2 in every cell.
     with one_thread():
@@ -52,8 +52,8 @@ def test_bad_inputs_are_named():
         rlhf_ppo.RLHFConfig(steps=30, ppo_epochs=4)
     with pytest.raises(ConfigError, match="ckpt_every = 6 is not a multiple of ppo_epochs"):
         rlhf_ppo.RLHFConfig(ckpt_dir="ckpt", ckpt_every=6, ppo_epochs=4)
-    with pytest.raises(ConfigError, match="kl_coef"):
-        rlhf_ppo.RLHFConfig(kl_coef=-0.1)
+    with pytest.raises(ConfigError, match="beta"):
+        rlhf_ppo.RLHFConfig(beta=-0.1)
     with pytest.raises(ConfigError, match="not divisible by n_head"):
         rlhf_ppo.RLHFConfig(n_embd=30, n_head=4)
     with pytest.raises(ValueError, match="window must be"):

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from minimal import dpo, reward_model
-from minimal.config import ConfigError
-from minimal.train import load_checkpoint
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
+from minimal.worlds import letters
 
 SEEDS = (0, 1, 2)
 
@@ -32,11 +33,11 @@ def test_dpo_and_ipo_raise_the_gold_reward_ipo_at_lower_kl():
 
 
 def test_gold_reward_and_bad_inputs():
-    tok = reward_model.TOKENIZER
+    tok = letters.TOKENIZER
     y = torch.tensor([tok.encode("aabhcdef"), tok.encode("hhhbcdea")])
-    assert reward_model.gold_reward(y).tolist() == [1.0, -4.0]  # 2-1; 1-3-2 (three h in a row)
+    assert letters.gold_reward(y).tolist() == [1.0, -4.0]  # 2-1; 1-3-2 (three h in a row)
     with pytest.raises(ValueError, match="responses must be"):
-        reward_model.gold_reward(torch.zeros(4, dtype=torch.long))
+        letters.gold_reward(torch.zeros(4, dtype=torch.long))
     with pytest.raises(ConfigError, match="not divisible by n_head"):
         dpo.DPOConfig(n_embd=30, n_head=4)
     with pytest.raises(ConfigError, match="loss"):

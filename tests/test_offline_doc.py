@@ -3,13 +3,19 @@
 import numpy as np
 import pytest
 
-from minimal import doc, return_conditioning
-from minimal.config import ConfigError
-from minimal.doc import DoCConfig, compare, latent_sweep, train_doc
-from minimal.offline_bandit import (FrozenLake, Steps, luck_posterior, make_bandit_dataset,
-                                    make_frozenlake_dataset)
+from minimal import dichotomy_of_control as doc
+from minimal import return_conditioning
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
+from minimal.dichotomy_of_control import DoCConfig, compare, latent_sweep, train_doc
 from minimal.return_conditioning import OfflineConfig, target_sweep, train_rcsl
-from minimal.train import load_checkpoint
+from minimal.worlds.offline_envs import (
+    FrozenLake,
+    Steps,
+    luck_posterior,
+    make_bandit_dataset,
+    make_frozenlake_dataset,
+)
 
 SEEDS = (0, 1, 2)
 

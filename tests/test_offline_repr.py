@@ -4,10 +4,14 @@ import numpy as np
 import pytest
 
 from minimal import contrastive_repr
-from minimal.config import ConfigError
-from minimal.contrastive_repr import (ContrastiveConfig, compare_representations,
-                                      linear_probe_accuracy, ring_world)
-from minimal.train import load_checkpoint
+from minimal.contrastive_repr import (
+    ContrastiveConfig,
+    compare_representations,
+    linear_probe_accuracy,
+    ring_world,
+)
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
 
 
 def test_contrastive_features_recover_the_state_and_reconstruction_does_not():

@@ -4,7 +4,7 @@ nbval compares every stored text output with a fresh run, so an output that depe
 the processor fails on another machine: OpenBLAS and MKL pick kernels by processor, and
 the last bits of a sum, a Bellman residual at machine precision, or the sign of a zero
 change with them.  A notebook prints what the computation guarantees instead (a bound
-such as ``< 1e-12``, see :func:`minimal.report.below`, or a value at a precision far
+such as ``< 1e-12``, see :func:`minimal.core.report.below`, or a value at a precision far
 above the noise).  This scan makes the rule mechanical:
 
 * a number in scientific notation at 1e-7 or below (float32 noise starts near 1e-7,
@@ -82,7 +82,7 @@ def test_no_stored_output_prints_floating_point_noise(path):
         for text in output_texts(cell):
             bad += [f"cell {index}: {number}" for number in noise_in(text)]
     assert not bad, (f"{path.name} prints machine-dependent noise ({'; '.join(bad)}); print "
-                     "the bound it is under instead, e.g. with minimal.report.below")
+                     "the bound it is under instead, e.g. with minimal.core.report.below")
 
 
 # Cells whose printed numbers follow a long, chaotic training run: the last bits of torch's

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from minimal import prompt_curriculum as pc
-from minimal.arithmetic import train_sft
-from minimal.config import ConfigError
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
 from minimal.prompt_curriculum import PCLConfig, informative_prob, train_pcl, value_calibration
-from minimal.train import load_checkpoint
+from minimal.sft import train_sft
 
 
 def test_informative_probability_peaks_at_one_half():

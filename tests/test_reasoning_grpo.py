@@ -1,4 +1,4 @@
-"""Chapter 2: the addition task, GRPO and its switches (minimal.arithmetic, minimal.grpo)."""
+"""Chapter 2: the addition task, GRPO and its switches (minimal.worlds.addition, minimal.grpo)."""
 
 import math
 
@@ -6,15 +6,26 @@ import numpy as np
 import pytest
 import torch
 
-from minimal import arithmetic, grpo
-from minimal.arithmetic import (TOKENIZER, SFTConfig, encode_problems, pass_at_k, response_mask,
-                                sample_problems, verify, well_formed)
-from minimal.config import ConfigError
-from minimal.gpt import GPT, GPTConfig
-from minimal.grpo import RECIPES, GRPOConfig, RolloutBatch, ablation, group_advantages, grpo_loss
-from minimal.train import load_checkpoint
+from minimal import grpo, sft
+from minimal.core.config import ConfigError
+from minimal.core.gpt import GPT, GPTConfig
+from minimal.core.rl import group_advantages
+from minimal.core.train import load_checkpoint
+from minimal.grpo import RECIPES, GRPOConfig, RolloutBatch, ablation, grpo_loss
+from minimal.sft import SFTConfig
+from minimal.worlds import addition
+from minimal.worlds.addition import (
+    TOKENIZER,
+    encode_problems,
+    pass_at_k,
+    response_mask,
+    sample_problems,
+    verify,
+    well_formed,
+)
 
 
+@pytest.mark.unit
 def test_prompt_and_reversed_answer_and_verifier():
     p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
     assert [TOKENIZER.decode(x) for x in p.prompts] == ["023+045=", "099+001="]
@@ -28,9 +39,10 @@ def test_prompt_and_reversed_answer_and_verifier():
     mask, truncated = response_mask(overlong)
     assert truncated.all() and mask.all()
     assert well_formed(p.targets).tolist() == [1.0, 1.0] and well_formed(overlong).sum() == 0
-    assert arithmetic.reward(p.targets, p, length_coef=0.1).tolist() == pytest.approx([0.7, 0.6])
+    assert addition.reward(p.targets, p, length_coef=0.1).tolist() == pytest.approx([0.7, 0.6])
 
 
+@pytest.mark.unit
 def test_sampled_problems_respect_levels():
     p = sample_problems(500, digits=3, levels=(1, 3), gen=torch.Generator().manual_seed(0))
     assert set(p.level.tolist()) == {1, 3}
@@ -40,6 +52,7 @@ def test_sampled_problems_respect_levels():
         [int(TOKENIZER.decode(t[: n - 1])[::-1]) for t, n in zip(p.targets, p.target_len)]))
 
 
+@pytest.mark.unit
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="equal shape"):
         encode_problems(torch.tensor([1, 2]), torch.tensor([1]), 2)
@@ -66,6 +79,7 @@ def test_bad_inputs_are_named():
         pass_at_k(None, p, 2, ks=(16,), n=8)
 
 
+@pytest.mark.unit
 def test_group_advantages():
     r = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
     for norm in ("group", "batch", "none"):
@@ -78,6 +92,7 @@ def test_group_advantages():
     assert b[0, 0].item() == pytest.approx(0.75 / r.std().item(), rel=1e-4)
 
 
+@pytest.mark.unit
 def test_token_and_sequence_aggregation_weigh_responses_differently():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
@@ -100,18 +115,19 @@ def test_token_and_sequence_aggregation_weigh_responses_differently():
     d, c = 0.3, 0.05
     no_pg = RolloutBatch(tokens, mask, torch.zeros(2), logp_old, logp_old - d,
                          torch.tensor([0.5]), {})
-    kl, _ = grpo_loss(model, no_pg, GRPOConfig(loss_agg="sequence", kl_coef=c))
+    kl, _ = grpo_loss(model, no_pg, GRPOConfig(loss_agg="sequence", beta=c))
     assert kl.item() == pytest.approx(c * (math.exp(-d) + d - 1), rel=1e-4)
 
-    # clip-higher: a ratio of 1.25 is clipped for a positive advantage under clip_high = 0.2
+    # clip-higher: a ratio of 1.25 is clipped for a positive advantage under clip_eps_high = 0.2
     # but not under 0.28, and never for a negative advantage (the low clip is below 1)
-    for adv, clip_high, expected in ((1.0, 0.2, 1.0), (1.0, 0.28, 0.0), (-1.0, 0.2, 0.0)):
+    for adv, clip_eps_high, expected in ((1.0, 0.2, 1.0), (1.0, 0.28, 0.0), (-1.0, 0.2, 0.0)):
         moved = RolloutBatch(tokens, mask, torch.full((2,), adv), logp_old - math.log(1.25),
                              None, torch.tensor([0.5]), {})
-        _, metrics = grpo_loss(model, moved, GRPOConfig(clip_high=clip_high))
-        assert metrics["clipfrac"] == pytest.approx(expected), (adv, clip_high)
+        _, metrics = grpo_loss(model, moved, GRPOConfig(clip_eps_high=clip_eps_high))
+        assert metrics["clipfrac"] == pytest.approx(expected), (adv, clip_eps_high)
 
 
+@pytest.mark.unit
 def test_overlong_filter_drops_truncated_responses_from_the_loss(monkeypatch):
     # two prompts x group of 2; the second response of each group never writes "$"
     p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
@@ -139,13 +155,14 @@ def test_overlong_filter_drops_truncated_responses_from_the_loss(monkeypatch):
     assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-7)
 
 
+@pytest.mark.unit
 def test_pass_at_k_is_the_unbiased_estimator(monkeypatch):
     """1 - C(n - c, k) / C(n, k) per prompt, averaged: checked with a stubbed verifier."""
     n, correct = 8, [0, 1, 3, 8]  # correct samples out of n for four prompts
-    problems = arithmetic.held_out(4, 2)
+    problems = addition.held_out(4, 2)
     pattern = torch.tensor([[i < c for i in range(n)] for c in correct]).view(-1)
-    monkeypatch.setattr(arithmetic, "sample", lambda model, prompts, digits, gen: prompts)
-    monkeypatch.setattr(arithmetic, "verify", lambda responses, probs: pattern.float())
+    monkeypatch.setattr(addition, "sample", lambda model, prompts, digits, gen: prompts)
+    monkeypatch.setattr(addition, "verify", lambda responses, probs: pattern.float())
     got = pass_at_k(None, problems, 2, ks=(1, 2, 4, 8), n=n)
     for k in (1, 2, 4, 8):
         want = np.mean([1 - math.comb(n - c, k) / math.comb(n, k) for c in correct])
@@ -204,7 +221,7 @@ def test_grpo_gpu_preset_smoke_runs_on_cpu_with_bf16_and_checkpoints(tmp_path, c
 
 
 def test_sft_cli_smoke(capsys):
-    res = arithmetic.main(["--preset", "gpu", "--set", "device=cpu", "digits=2", "steps=3",
+    res = sft.main(["--preset", "gpu", "--set", "device=cpu", "digits=2", "steps=3",
                            "warmup_steps=1", "batch_size=8", "n_layer=1", "n_embd=16",
                            "eval_size=8", "ckpt_dir=none", "progress=false"])
     assert "held-out pass@1" in capsys.readouterr().out and 0 <= res.accuracy <= 1
@@ -245,6 +262,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(trainer, tmp_path, mo
         assert resumed.samples_at_eval == straight.samples_at_eval
 
 
+@pytest.mark.unit
 def test_checkpoints_must_fall_between_rollouts():
     with pytest.raises(ConfigError, match="ckpt_every = 3 is not a multiple of updates_per_batch = 2"):
         GRPOConfig(ckpt_dir="x", ckpt_every=3, updates_per_batch=2)

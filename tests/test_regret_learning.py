@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from minimal import cpl, reward_learning
-from minimal.config import ConfigError
+from minimal.core.config import ConfigError
+from minimal.core.train import load_checkpoint
 from minimal.cpl import CPLConfig, compare_with_pipelines
 from minimal.reward_learning import RewardLearningConfig, compare_preference_models
-from minimal.train import load_checkpoint
 
 SEEDS = (0, 1, 2)
 

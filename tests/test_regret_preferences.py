@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from minimal.preferences import (Preferences, cells_view, constant_shift_demo, make_mdp,
-                                 make_preferences, partial_return, preference_probability,
-                                 random_mdp, sample_segments, segment_from_moves, summed_advantage)
+from minimal.preferences import (
+    Preferences,
+    cells_view,
+    constant_shift_demo,
+    make_mdp,
+    make_preferences,
+    partial_return,
+    preference_probability,
+    random_mdp,
+    sample_segments,
+    segment_from_moves,
+    summed_advantage,
+)
 from minimal.reward_learning import PreferenceBatch, optimal_advantage_torch
 
 W = [-1.0, 10.0, -10.0, -3.0]  # step, goal, pit, mud

@@ -23,7 +23,6 @@ import shutil
 
 import pytest
 import torch
-
 from test_determinism import TRAINERS, flatten
 
 

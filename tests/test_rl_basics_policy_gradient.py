@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from minimal import policy_gradient as pg
-from minimal.config import ConfigError
-from minimal.policy_gradient import PGConfig, compare, gae, ppo_loss
-from minimal.train import load_checkpoint
+from minimal.core.config import ConfigError
+from minimal.core.rl import gae
+from minimal.core.train import load_checkpoint
+from minimal.policy_gradient import PGConfig, compare, ppo_loss
 
 SEEDS = (0, 1, 2)
 TEST_STEPS = 40  # 40 iterations x 512 = 20,480 env steps: the smallest budget solved by 6/6 seeds
@@ -45,6 +46,7 @@ def test_same_seed_same_numbers():
     assert c.history.metrics != a.history.metrics
 
 
+@pytest.mark.unit
 def test_gae_special_cases():
     g = torch.Generator().manual_seed(0)
     T, N, gamma = 6, 3, 0.9
@@ -66,6 +68,7 @@ def test_gae_special_cases():
         gae(r, v[:3], nv, dones, gamma, 0.9)
 
 
+@pytest.mark.unit
 def test_clipping_stops_the_gradient_once_the_ratio_leaves_the_trust_region():
     cfg = PGConfig(norm_adv=False, vf_coef=0.0)
     agent = pg.ActorCritic(4, 2, 8)
@@ -85,6 +88,7 @@ def test_clipping_stops_the_gradient_once_the_ratio_leaves_the_trust_region():
     assert agent.actor[-1].weight.grad.abs().max() > 0
 
 
+@pytest.mark.unit
 def test_bad_input_is_named():
     with pytest.raises(ConfigError, match="batch_size = 100 must divide"):
         PGConfig(batch_size=100)

@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 
-from minimal.gridworld import GridWorld
-from minimal.tabular import (optimal_advantage, policy_evaluation, policy_iteration, q_learning,
-                             value_iteration)
+from minimal.core.tabular import (
+    optimal_advantage,
+    policy_evaluation,
+    policy_iteration,
+    q_learning,
+    value_iteration,
+)
+from minimal.worlds.gridworld import GridWorld
 
 CASES = [("bridge", 0.0, 0.9), ("bridge", 0.2, 0.95), ("delivery", 0.1, 0.9), ("cliff", 0.3, 0.8)]
 

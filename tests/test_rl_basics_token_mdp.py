@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from minimal.gpt import GPT, GPTConfig
+from minimal.core.gpt import GPT, GPTConfig
 from minimal.token_mdp import TokenMDP, all_responses, gradient_estimators, sequence_kl
 
 PROMPT, EOS = (1, 2), 0

@@ -29,21 +29,36 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_determinism import TRAINERS
 
 import minimal
-from minimal.config import (Config, ConfigError, RunError, TrainConfig, _base_type,
-                            command_line_modules, run_cli)
-from minimal.gpt import (CharLMConfig, check_block_size, largest_block_size, load_corpus,
-                         train_char_lm, validation_size)
-from minimal.train import load_checkpoint, preflight, save_checkpoint, train
-from test_determinism import TRAINERS
+from minimal.char_lm import (
+    CharLMConfig,
+    check_block_size,
+    largest_block_size,
+    load_corpus,
+    train_char_lm,
+    validation_size,
+)
+from minimal.core.config import (
+    Config,
+    ConfigError,
+    RunError,
+    TrainConfig,
+    _base_type,
+    command_line_modules,
+    run_cli,
+)
+from minimal.core.train import load_checkpoint, preflight, save_checkpoint, train
 
 TINY_GPT = dict(steps=3, warmup_steps=0, batch_size=4, block_size=16, n_layer=1, n_head=2,
                 n_embd=16, eval_batches=1)
 TINY_DPO = dict(steps=3, warmup_steps=1, n_pairs=32, batch_size=8, n_layer=1, n_embd=32,
                 response_len=8, n_eval=16)
-LIBRARY_MODULES = sorted(set(m.stem for m in Path(minimal.__file__).parent.glob("*.py")
-                             if not m.stem.startswith("_")) - set(command_line_modules()))
+LIBRARY_MODULES = sorted(
+    {".".join(p.relative_to(Path(minimal.__file__).parent).with_suffix("").parts)
+     for p in Path(minimal.__file__).parent.rglob("*.py") if not p.stem.startswith("_")}
+    - set(command_line_modules()))
 
 
 def settings(**values) -> list[str]:
@@ -114,8 +129,8 @@ def run_dir(tmp_path, gpt_checkpoint) -> Path:
 def test_ckpt_dir_under_a_file_stops_before_training(tmp_path):
     (tmp_path / "afile").write_text("a file, not a folder")
     before = files(tmp_path)
-    proc = command("gpt", *settings(**TINY_GPT, ckpt_dir="afile/sub"), cwd=tmp_path)
-    one_error_line("gpt", proc.returncode, proc.stderr,
+    proc = command("char_lm", *settings(**TINY_GPT, ckpt_dir="afile/sub"), cwd=tmp_path)
+    one_error_line("char_lm", proc.returncode, proc.stderr,
                    "ckpt_dir = 'afile/sub' lies under 'afile', a file, not a folder",
                    "pick another ckpt_dir")
     assert proc.stdout == "" and files(tmp_path) == before
@@ -124,7 +139,7 @@ def test_ckpt_dir_under_a_file_stops_before_training(tmp_path):
 def test_ckpt_dir_that_is_a_file_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("a file, not a folder")
-    in_process("gpt", settings(**TINY_GPT, ckpt_dir="afile"), capsys,
+    in_process("char_lm", settings(**TINY_GPT, ckpt_dir="afile"), capsys,
                "ckpt_dir = 'afile' is a file, not a folder")
     assert (tmp_path / "afile").read_text() == "a file, not a folder"
 
@@ -136,10 +151,10 @@ def test_ckpt_dir_that_is_not_writable_is_named(tmp_path):
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        proc = command("gpt", *settings(**TINY_GPT, ckpt_dir="locked/run"), cwd=tmp_path)
+        proc = command("char_lm", *settings(**TINY_GPT, ckpt_dir="locked/run"), cwd=tmp_path)
     finally:
         locked.chmod(0o755)
-    one_error_line("gpt", proc.returncode, proc.stderr, "cannot create files in 'locked'",
+    one_error_line("char_lm", proc.returncode, proc.stderr, "cannot create files in 'locked'",
                    "pick a writable ckpt_dir")
     assert list(locked.iterdir()) == []
 
@@ -148,7 +163,7 @@ def test_a_folder_where_no_file_can_be_created_is_named(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("minimal.train.tempfile.NamedTemporaryFile", refuse)
+    monkeypatch.setattr("minimal.core.train.tempfile.NamedTemporaryFile", refuse)
     with pytest.raises(RunError, match=r"cannot create files in .*\(Permission denied\); "
                                        "pick a writable ckpt_dir"):
         preflight(TrainConfig(ckpt_dir=str(tmp_path / "run")))
@@ -158,9 +173,9 @@ def test_a_folder_where_no_file_can_be_created_is_named(tmp_path, monkeypatch):
 # --------------------------------------------------- 2. checkpoint file unreadable
 def test_an_empty_checkpoint_is_named_not_an_index_error(run_dir):
     (run_dir / "latest.pt").write_bytes(b"")
-    proc = command("gpt", *settings(**TINY_GPT, ckpt_dir="ck", resume="true"),
+    proc = command("char_lm", *settings(**TINY_GPT, ckpt_dir="ck", resume="true"),
                    cwd=run_dir.parent)
-    line = one_error_line("gpt", proc.returncode, proc.stderr,
+    line = one_error_line("char_lm", proc.returncode, proc.stderr,
                           "checkpoint ck/latest.pt is corrupt or not a checkpoint of this code "
                           "(the file is empty); delete it or pick another ckpt_dir")
     assert "IndexError" not in proc.stderr and "weights_only" not in line
@@ -176,7 +191,7 @@ def test_a_damaged_checkpoint_is_named_without_torchs_unsafe_hint(damage, run_di
                      else bytes(range(256)) * 4)
     before = files(run_dir)
     monkeypatch.chdir(run_dir.parent)
-    line = in_process("gpt", settings(**TINY_GPT, ckpt_dir="ck", resume="true"), capsys,
+    line = in_process("char_lm", settings(**TINY_GPT, ckpt_dir="ck", resume="true"), capsys,
                       "checkpoint ck/latest.pt is corrupt or not a checkpoint of this code",
                       "delete it or pick another ckpt_dir")
     assert "weights_only" not in line and "Re-running" not in line
@@ -195,11 +210,11 @@ def test_an_infinite_beta_is_rejected_before_training(tmp_path):
 
 @pytest.mark.parametrize("text, shows", [("nan", "nan"), ("-inf", "-inf"), ("inf", "inf")])
 def test_a_non_finite_learning_rate_is_rejected(text, shows, capsys):
-    in_process("gpt", ["--set", f"lr={text}"], capsys,
+    in_process("char_lm", ["--set", f"lr={text}"], capsys,
                f"CharLMConfig.lr = {shows}: must be a finite number")
 
 
-CONFIGS = sorted({cls for name in ["config", *command_line_modules()]
+CONFIGS = sorted({cls for name in ["core.config", *command_line_modules()]
                   for cls in vars(importlib.import_module(f"minimal.{name}")).values()
                   if isinstance(cls, type) and issubclass(cls, Config) and cls is not Config},
                  key=lambda c: c.__name__)
@@ -220,8 +235,8 @@ def test_every_float_field_refuses_non_finite_values(cls):
 # ---------------------------------------------- 4. checkpoints already in ckpt_dir
 def test_existing_checkpoints_are_not_overwritten_without_resume(run_dir):
     before = files(run_dir)
-    proc = command("gpt", *settings(**TINY_GPT, ckpt_dir="ck"), cwd=run_dir.parent)
-    one_error_line("gpt", proc.returncode, proc.stderr,
+    proc = command("char_lm", *settings(**TINY_GPT, ckpt_dir="ck"), cwd=run_dir.parent)
+    one_error_line("char_lm", proc.returncode, proc.stderr,
                    "ckpt_dir = 'ck' already holds checkpoints (ck/latest.pt)",
                    "--set resume=true", "--overwrite", "pick another ckpt_dir")
     assert files(run_dir) == before
@@ -236,10 +251,10 @@ def test_a_stage_checkpoint_counts_too_and_overwrite_is_deliberate(tmp_path, gpt
     in_process("grpo", settings(ckpt_dir="ck", ckpt_every=2), capsys,
                "already holds checkpoints (ck/sft/latest.pt)")
     assert files(tmp_path) == before
-    in_process("gpt", settings(**TINY_GPT, ckpt_dir="ck", resume="true") + ["--overwrite"],
+    in_process("char_lm", settings(**TINY_GPT, ckpt_dir="ck", resume="true") + ["--overwrite"],
                capsys, "--overwrite and resume = True contradict each other")
     # --overwrite: a new run replaces them, as every run did before this check existed
-    importlib.import_module("minimal.gpt").main(settings(**TINY_GPT, ckpt_dir="ck", seed=1)
+    importlib.import_module("minimal.char_lm").main(settings(**TINY_GPT, ckpt_dir="ck", seed=1)
                                                 + ["--overwrite"])
     assert load_checkpoint(tmp_path / "ck" / "latest.pt")["config"]["seed"] == 1
 
@@ -249,8 +264,8 @@ def test_a_block_size_longer_than_the_corpus_names_its_length_and_the_largest(tm
     cfg = CharLMConfig(**TINY_GPT)
     n = len(load_corpus(cfg.corpus))
     largest = largest_block_size(n, cfg.val_fraction)
-    proc = command("gpt", "--set", "block_size=100000", cwd=tmp_path)
-    line = one_error_line("gpt", proc.returncode, proc.stderr,
+    proc = command("char_lm", "--set", "block_size=100000", cwd=tmp_path)
+    line = one_error_line("char_lm", proc.returncode, proc.stderr,
                           "CharLMConfig.block_size = 100000 is too long for the corpus",
                           f"({n:,} characters)", "the validation split takes the last 100,001",
                           "leaves 0 for training", f"the largest block_size that fits is {largest}")
@@ -264,16 +279,16 @@ def test_a_block_size_longer_than_the_corpus_names_its_length_and_the_largest(tm
 
 # ---------------------------------------------- 6. modules without a command line
 def test_a_module_without_a_command_line_says_so(tmp_path):
-    proc = command("bandits", "--preset", "laptop", cwd=tmp_path)
-    line = one_error_line("bandits", proc.returncode, proc.stderr,
-                          "minimal.bandits is a library module without a command line")
-    for trainer in ("gpt", "grpo", "policy_gradient", "rlhf_ppo"):
+    proc = command("worlds.bandits", "--preset", "laptop", cwd=tmp_path)
+    line = one_error_line("worlds.bandits", proc.returncode, proc.stderr,
+                          "minimal.worlds.bandits is a library module without a command line")
+    for trainer in ("char_lm", "grpo", "policy_gradient", "rlhf_ppo"):
         assert trainer in line
 
 
 @pytest.mark.parametrize("module", LIBRARY_MODULES)
 def test_every_library_module_refuses_python_dash_m(module, capsys):
-    assert {"bandits", "gridworld", "preferences", "tabular"} <= set(LIBRARY_MODULES)
+    assert {"worlds.bandits", "worlds.gridworld", "preferences", "core.tabular"} <= set(LIBRARY_MODULES)
     with warnings.catch_warnings(), pytest.raises(SystemExit) as exit_info:
         warnings.simplefilter("ignore", RuntimeWarning)  # runpy: the module is imported already
         runpy.run_module(f"minimal.{module}", run_name="__main__", alter_sys=True)
@@ -289,7 +304,7 @@ def test_python_dash_m_minimal_lists_the_trainers(tmp_path):
     assert listed == command_line_modules() and len(listed) == 19
     from minimal.__main__ import list_trainers
 
-    assert list_trainers(["gpt"]) == 2
+    assert list_trainers(["char_lm"]) == 2
 
 
 def test_every_trainer_runs_its_main_through_run_cli():
@@ -301,30 +316,30 @@ def test_every_trainer_runs_its_main_through_run_cli():
 # --------------------------------------------------------- 7. the other runtime cases
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
 def test_the_gpu_preset_without_cuda_stops_at_once(tmp_path):
-    proc = command("gpt", "--preset", "gpu", cwd=tmp_path)
-    one_error_line("gpt", proc.returncode, proc.stderr,
+    proc = command("char_lm", "--preset", "gpu", cwd=tmp_path)
+    one_error_line("char_lm", proc.returncode, proc.stderr,
                    "device = 'cuda' but torch.cuda.is_available() is False",
                    "--set device=cpu")
     assert list(tmp_path.iterdir()) == [], "nothing is written, not even the checkpoint folder"
 
 
 def test_a_missing_or_unreadable_corpus_is_named(tmp_path, capsys):
-    proc = command("gpt", "--set", f"corpus={tmp_path / 'nope.txt'}", cwd=tmp_path)
-    one_error_line("gpt", proc.returncode, proc.stderr,
+    proc = command("char_lm", "--set", f"corpus={tmp_path / 'nope.txt'}", cwd=tmp_path)
+    one_error_line("char_lm", proc.returncode, proc.stderr,
                    f"corpus file not found: {tmp_path / 'nope.txt'}", "--set corpus=PATH")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 ".encode("latin-1") * 100)
-    in_process("gpt", ["--set", f"corpus={tmp_path / 'latin1.txt'}"], capsys,
+    in_process("char_lm", ["--set", f"corpus={tmp_path / 'latin1.txt'}"], capsys,
                "corpus file is not UTF-8 text")
     (tmp_path / "empty.txt").write_text("")
-    in_process("gpt", ["--set", f"corpus={tmp_path / 'empty.txt'}"], capsys,
+    in_process("char_lm", ["--set", f"corpus={tmp_path / 'empty.txt'}"], capsys,
                "corpus file is empty")
 
 
 def test_resuming_with_a_changed_config_is_refused_before_training(run_dir):
     before = files(run_dir)
-    proc = command("gpt", *settings(**TINY_GPT, ckpt_dir="ck", resume="true", lr=0.01),
+    proc = command("char_lm", *settings(**TINY_GPT, ckpt_dir="ck", resume="true", lr=0.01),
                    cwd=run_dir.parent)
-    one_error_line("gpt", proc.returncode, proc.stderr,
+    one_error_line("char_lm", proc.returncode, proc.stderr,
                    "ck/latest.pt was written with a different config (lr: 0.003 -> 0.01)",
                    "resume with the same settings or use a new ckpt_dir")
     assert proc.stdout == "" and files(run_dir) == before
@@ -334,14 +349,14 @@ def test_resuming_past_steps_another_format_or_another_trainer_is_refused(run_di
                                                                           monkeypatch):
     monkeypatch.chdir(run_dir.parent)
     before = files(run_dir)
-    in_process("gpt", settings(**{**TINY_GPT, "steps": 2}, ckpt_dir="ck", resume="true"),
+    in_process("char_lm", settings(**{**TINY_GPT, "steps": 2}, ckpt_dir="ck", resume="true"),
                capsys, "ck/latest.pt is at step 3, past steps = 2")
     in_process("dpo", settings(**TINY_DPO, ckpt_dir="ck", resume="true"), capsys,
                "ck/latest.pt was written by another trainer")
     assert files(run_dir) == before
     state = load_checkpoint(run_dir / "latest.pt")
     save_checkpoint(run_dir / "latest.pt", {**state, "format": 0})
-    in_process("gpt", settings(**TINY_GPT, ckpt_dir="ck", resume="true"), capsys,
+    in_process("char_lm", settings(**TINY_GPT, ckpt_dir="ck", resume="true"), capsys,
                "checkpoint format 0, expected 1; it was written by another version")
 
 
@@ -398,10 +413,10 @@ def test_other_named_failures_during_a_run_are_one_line(capsys):
 
 # -------------------------------------------------------------------- 8. --help
 def test_help_lists_each_fields_range_and_each_presets_value(tmp_path):
-    proc = command("gpt", "--help", cwd=tmp_path)
+    proc = command("char_lm", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.startswith("usage: python -m minimal.gpt ") and "gpt.py" not in out
+    assert out.startswith("usage: python -m minimal.char_lm ") and "gpt.py" not in out
     assert "  lr (float > 0 and <= 1; laptop 0.003, gpu 0.001): peak AdamW" in out
     assert "  device (str, one of 'cpu', 'cuda', 'auto'; laptop 'cpu', gpu 'cuda'):" in out
     assert "  dropout (float >= 0 and < 1; laptop 0.0, gpu 0.1):" in out
@@ -420,7 +435,7 @@ def test_help_text_of_every_config_shows_bounds_choices_and_presets(cls):
                 assert f"{sign} {f.metadata[key]}" in line, line
         for choice in f.metadata.get("choices") or ():
             assert repr(choice) in line, line
-        for name, overrides in cls.presets.items():
+        for name, overrides in cls.all_presets().items():
             assert f"{name} {overrides.get(f.name, f.default)!r}" in line, line
 
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from test_book import exercises_tool  # pytest puts tests/ on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from minimal import gpt
-from minimal.gpt import GPT, CharLMConfig, GPTConfig, random_windows, train_char_lm
-from minimal.train import History, load_checkpoint, lr_at, save_checkpoint, train
+from minimal import char_lm
+from minimal.char_lm import CharLMConfig, random_windows, train_char_lm
+from minimal.core.gpt import GPT, GPTConfig
+from minimal.core.train import History, load_checkpoint, lr_at, save_checkpoint, train
 
 DATA = torch.arange(200) % 13  # a periodic "text" of 13 symbols
 
@@ -107,7 +108,7 @@ def test_laptop_preset_learns(tiny_lm_overrides):
 def test_gpu_preset_smoke_runs_on_cpu_with_bf16_and_checkpoints(tmp_path, tiny_lm_overrides, capsys):
     overrides = {**tiny_lm_overrides, "ckpt_dir": str(tmp_path), "ckpt_every": 3}
     argv = ["--preset", "gpu", "--set"] + [f"{k}={v}" for k, v in overrides.items()]
-    gpt.main(argv)  # keeps the preset's dtype=bfloat16: autocast runs on CPU too
+    char_lm.main(argv)  # keeps the preset's dtype=bfloat16: autocast runs on CPU too
     out = capsys.readouterr().out
     assert "val loss" in out and "sample:" in out
     assert load_checkpoint(tmp_path / "latest.pt")["step"] == 6

@@ -114,7 +114,7 @@ def collect(page: str) -> list[Exercise]:
     """The exercises on one page, checking each is labelled and followed by its hidden solution."""
     blocks = [(m.group(2), m.group(0).splitlines()[0], m.group(3)) for m in FENCE.finditer(page_source(page))]
     found = []
-    for i, (kind, head, body) in enumerate(blocks):
+    for i, (kind, _head, body) in enumerate(blocks):
         if kind != "exercise":
             continue
         label = re.search(r"^:label:\s*(\S+)", body, re.MULTILINE)
@@ -141,7 +141,7 @@ def render() -> str:
              "", "<!-- Written by `python tools/exercises.py`; edit the chapters, not this page. -->",
              ""]
     total = 0
-    for chapter, title, pages in toc_chapters():
+    for _chapter, title, pages in toc_chapters():
         exercises = [ex for page in pages for ex in collect(page)]
         if not exercises:
             continue

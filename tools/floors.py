@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         probe = ("import pathlib, minimal; print(minimal.__version__); "
                  "print(pathlib.Path(minimal.__file__).parent)")
         proc = run([str(python), "-c", probe], cwd=outside)
-        got_version, installed = (proc.stdout.split("\n") + ["", ""])[:2] if proc.returncode == 0 else ("", "")
+        got_version, installed = ((proc.stdout.split("\n") + ["", ""])[:2] if proc.returncode == 0
+                                  else ("", ""))
         if got_version != version:
             failures.append(f"installed minimal.__version__ is {got_version!r}, not {version!r}")
         expected = {rel.removeprefix("minimal/"): ROOT / rel for rel in working_tree_files()

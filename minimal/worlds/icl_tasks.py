@@ -110,6 +110,6 @@ def expected_loss(pred: torch.Tensor, theta_true: torch.Tensor) -> float:
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

@@ -11,7 +11,7 @@ entering 'G' or 'X' ends the episode.  With probability ``slip`` the move goes
 to one of the two perpendicular directions instead (half each), which makes
 the transitions stochastic.  Besides ``reset``/``step``, the environment
 exposes its model as arrays, :meth:`GridWorld.model`, so the tabular
-algorithms of :mod:`minimal.tabular` can plan with it: ``P[s, a, s']`` (eq.
+algorithms of :mod:`minimal.core.tabular` can plan with it: ``P[s, a, s']`` (eq.
 ``mdp`` in chapter 1) and the expected reward ``R[s, a]``.  Terminal states are
 absorbing with zero reward, so the Bellman equations hold there with V = 0.
 """
@@ -219,6 +219,6 @@ class GridWorld(gym.Env):
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

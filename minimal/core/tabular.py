@@ -1,7 +1,7 @@
 """Tabular dynamic programming and Q-learning on a known or sampled MDP (chapter 1).
 
 All functions take the MDP as arrays ``P[s, a, s']`` (S, A, S) and ``R[s, a]``
-(S, A), e.g. from :meth:`minimal.gridworld.GridWorld.model`, and a discount
+(S, A), e.g. from :meth:`minimal.worlds.gridworld.GridWorld.model`, and a discount
 ``gamma`` in [0, 1).  Equation labels refer to chapter 1:
 
 * :func:`policy_evaluation` solves the Bellman expectation equation
@@ -152,6 +152,6 @@ def q_learning(env, episodes: int, gamma: float, alpha: float = 0.5, epsilon: fl
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

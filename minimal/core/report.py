@@ -29,6 +29,6 @@ def below(value: float, limit: float) -> str:
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

@@ -17,7 +17,7 @@ environments, each with a fixed *behaviour policy* that wrote an offline dataset
 Both produce a :class:`Steps` table: one row per time step with the state, the
 action, and the return-to-go ``G`` (the sum of the rewards from that step to the
 end of the episode, Eq. ``offline-return-to-go``).  Return-conditioned learners
-(:mod:`minimal.return_conditioning`) and DoC (:mod:`minimal.doc`) train on it.
+(:mod:`minimal.return_conditioning`) and DoC (:mod:`minimal.dichotomy_of_control`) train on it.
 """
 
 from __future__ import annotations
@@ -244,6 +244,6 @@ def make_frozenlake_dataset(n_episodes: int = 300, p_random: float = 0.5, seed: 
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

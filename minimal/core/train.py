@@ -1,13 +1,17 @@
 """The one training loop every gradient-based trainer in the book shares.
 
-A trainer supplies two functions and a :class:`~minimal.config.TrainConfig`:
+A trainer supplies two functions and a :class:`~minimal.core.config.TrainConfig`:
 
 * ``get_batch(generator) -> batch`` draws the next batch, taking all of its
   randomness from ``generator`` (a ``torch.Generator`` the loop owns, seeded
   from ``cfg.seed`` and saved in checkpoints, so a resumed run draws the same
   batches an uninterrupted one would);
 * ``loss_fn(model, batch) -> (loss, metrics)`` returns a scalar loss and a dict
-  of floats to log under stable names.
+  of floats to log under stable names;
+* optionally ``evaluate(step)``, called every ``eval_every`` steps (before step 0,
+  ``eval_every``, ...) and once after the last, for held-out scores and snapshots.
+  Nothing else in a trainer evaluates: ``get_batch`` only draws and ``loss_fn`` only
+  computes the loss.
 
 The loop does the rest, the same way for every chapter: device choice, bf16
 autocast on CUDA, AdamW that decays only weight matrices, a warm-up plus cosine
@@ -31,7 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from minimal.config import RunError, TrainConfig
+from minimal.core.config import RunError, TrainConfig
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], "tuple[torch.Tensor, dict[str, float]]"]
@@ -207,6 +211,33 @@ def restore_checkpoint(state, model, opt, gen, cfg, path, extra=None) -> tuple[i
     return int(state["step"]), history
 
 
+# ------------------------------------------------------------- rollout reuse
+class EveryK:
+    """``get_batch`` that collects a fresh batch every ``k`` steps and hands it back in between.
+
+    The RL trainers on language models reuse each rollout for ``k`` optimizer steps
+    (PPO's epochs, GRPO's ``updates_per_batch``).  Pass the object as ``extra`` too: its
+    step counter is checkpointed.  Checkpoints must fall between rollouts (``ckpt_every``
+    a multiple of ``k``), so the current batch never needs saving.
+    """
+
+    def __init__(self, collect: Callable[[torch.Generator], Batch], k: int):
+        self.collect, self.k = collect, k
+        self.step, self.batch = 0, None
+
+    def __call__(self, gen: torch.Generator) -> Batch:
+        if self.step % self.k == 0:
+            self.batch = self.collect(gen)
+        self.step += 1
+        return self.batch
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
 # ------------------------------------------------------------------ preflight
 def preflight(cfg: TrainConfig, overwrite: bool = False) -> None:
     """Check, before any training, what would otherwise fail late or be lost: raise RunError.
@@ -298,6 +329,8 @@ def train(
     loss_fn: LossFn,
     desc: str = "train",
     extra=None,
+    evaluate: Callable[[int], None] | None = None,
+    eval_every: int = 0,
 ) -> History:
     """Run ``cfg.steps`` optimizer steps of ``loss_fn`` on batches from ``get_batch``.
 
@@ -313,7 +346,14 @@ def train(
     sampler, a value model): any object with ``state_dict()`` and
     ``load_state_dict(state)``; its state goes into every checkpoint and comes back on
     resume, so that those runs resume exactly too.
+
+    ``evaluate(step)`` is the evaluation hook: it runs before optimizer step ``step``
+    whenever ``step % eval_every == 0``, and once more after the last step (with
+    ``step = cfg.steps``, the model in eval mode).  What it records belongs in ``extra``
+    so that a resumed run keeps the evaluations made before the checkpoint.
     """
+    if evaluate is not None and not (isinstance(eval_every, int) and eval_every > 0):
+        raise ValueError(f"eval_every must be a positive int with an evaluate hook, got {eval_every!r}")
     device = resolve_device(cfg.device)
     model.to(device)
     opt = make_optimizer(model, cfg)
@@ -329,6 +369,8 @@ def train(
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=not cfg.progress,
                initial=start, total=cfg.steps, leave=False)
     for step in bar:
+        if evaluate is not None and step % eval_every == 0:
+            evaluate(step)  # the model after `step` updates
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = get_batch(gen)
@@ -344,10 +386,12 @@ def train(
             save_checkpoint(ckpt, checkpoint_state(model, opt, gen, done, history, cfg, extra))
     bar.close()
     model.eval()
+    if evaluate is not None:
+        evaluate(cfg.steps)  # the trained model
     return history
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

@@ -1,10 +1,10 @@
-"""Addition with a rule-based verifier, and the supervised warm-up (chapter 2).
+"""The addition task with a rule-based verifier: chapter 2's world (no learning in here).
 
 The task family of chapter 2 ("RL for LLM reasoning"), read top to bottom:
 tokenizer and prompt format, a sampler with adjustable difficulty, the
-verifier (eq. ``verifiable-reward``), batched sampling of responses, and the
-supervised fine-tuning (SFT) trainer that gives the tiny GPT a weak but
-non-zero accuracy for reinforcement learning to improve.
+verifier (eq. ``verifiable-reward``), and batched sampling and scoring of a
+model's responses (accuracy, pass@k).  The supervised warm-up that gives the
+tiny GPT a weak but non-zero accuracy is :mod:`minimal.sft`.
 
 A prompt adds two ``D``-digit numbers written with leading zeros, and the
 answer is the sum written **least significant digit first** and closed by
@@ -22,20 +22,17 @@ The reward is the verifier's verdict (eq. ``verifiable-reward``):
 ``r(x, y) = 1`` if the response is exactly the reversed sum followed by ``$``,
 otherwise 0 (plus an optional small format reward for a well-formed answer).
 
-    python -m minimal.arithmetic                  # SFT warm-up, ~5 s on a laptop
-    python -m minimal.arithmetic --preset gpu     # bigger model and data, bf16
+The trainers that use it: :mod:`minimal.sft`, :mod:`minimal.grpo`,
+:mod:`minimal.prompt_curriculum`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 
-from minimal.config import TrainConfig, param, run_cli
-from minimal.gpt import GPT, CharTokenizer, GPTConfig, check_heads_divide_width
-from minimal.train import History, one_thread, train
+from minimal.core.gpt import GPT, CharTokenizer
 
 # ------------------------------------------------------------------ the format
 TOKENIZER = CharTokenizer("0123456789+=$")
@@ -228,88 +225,7 @@ def pass_at_k(model: GPT, problems: Problems, digits: int, ks=(1, 2, 4, 8), n: i
     return out
 
 
-# ------------------------------------------------------------- SFT warm-up
-@dataclass
-class SFTConfig(TrainConfig):
-    """Supervised warm-up on correct answers: next-token loss on the response tokens only.
-
-    Deliberately short: RL needs a policy that sometimes succeeds (reward
-    signal) and often fails (room to improve).
-    """
-
-    digits: int = param(2, "operand width D; levels 1..D are mixed (1 to 6)", ge=1, le=6)
-    steps: int = param(450, "optimizer steps; few on purpose, for weak accuracy", gt=0)
-    batch_size: int = param(64, "problems per step", gt=0)
-    lr: float = param(3e-3, "peak AdamW learning rate (1e-4 to 1e-2)", gt=0, le=1)
-    warmup_steps: int = param(10, "linear warm-up steps", ge=0)
-    n_layer: int = param(2, "transformer blocks", gt=0)
-    n_head: int = param(2, "attention heads", gt=0)
-    n_embd: int = param(48, "embedding width; divisible by n_head", gt=0)
-    eval_size: int = param(1000, "held-out problems for the accuracy report", gt=0)
-    log_every: int = TrainConfig.redefault("log_every", 25)
-    progress: bool = TrainConfig.redefault("progress", False)
-
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
-        "gpu": {"device": "cuda", "dtype": "bfloat16", "digits": 5, "steps": 600,
-                "batch_size": 512, "n_layer": 4, "n_head": 4, "n_embd": 128, "eval_size": 4000,
-                "ckpt_dir": "checkpoints/arithmetic_sft", "progress": True},
-    }
-
-    def check(self) -> None:
-        super().check()
-        check_heads_divide_width(self)
-
-
-def make_model(cfg: SFTConfig) -> GPT:
-    """The shared tiny GPT, sized to hold a prompt and its longest response."""
-    block = prompt_len(cfg.digits) + response_len(cfg.digits)
-    torch.manual_seed(cfg.seed)
-    return GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=block,
-                         n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd))
-
-
-def sft_loss(model: GPT, problems: Problems) -> tuple[torch.Tensor, dict[str, float]]:
-    """Next-token loss (eq. ``next-token-loss``) on the answer and its ``$``, not on the prompt."""
-    device = next(model.parameters()).device
-    tokens = torch.cat([problems.prompts, problems.targets], 1).to(device)  # (N, P + L)
-    P = problems.prompts.size(1)
-    logp = model.token_logprobs(tokens)[:, P - 1:]  # (N, L): log pi(y_t | x, y_<t)
-    inside = (torch.arange(logp.size(1)).unsqueeze(0) < problems.target_len.unsqueeze(1))
-    inside = inside.to(device)  # (N, L) answer tokens and the first "$"
-    loss = -(logp * inside).sum() / inside.sum()
-    return loss, {}
-
-
-@dataclass
-class SFTResult:
-    model: GPT
-    history: History
-    accuracy: float  # pass@1 at temperature 1 on the held-out set
-    greedy_accuracy: float
-    config: SFTConfig
-
-
-def train_sft(cfg: SFTConfig) -> SFTResult:
-    """Train a fresh tiny GPT on correct answers; report held-out pass@1."""
-    model = make_model(cfg)
-    with one_thread():
-        history = train(model, cfg,
-                        lambda gen: sample_problems(cfg.batch_size, cfg.digits, gen=gen),
-                        sft_loss, desc="SFT")
-        test = held_out(cfg.eval_size, cfg.digits)
-        acc = accuracy(model, test, cfg.digits, seed=cfg.seed)
-        greedy = accuracy(model, test, cfg.digits, temperature=0.0)
-    return SFTResult(model, history, acc, greedy, cfg)
-
-
-def main(argv: list[str] | None = None) -> SFTResult:
-    cfg = SFTConfig.cli(argv, description="Supervised warm-up of the tiny GPT on addition.")
-    res = train_sft(cfg)
-    print(f"SFT: final loss {res.history.last('loss'):.3f}, held-out pass@1 {res.accuracy:.3f} "
-          f"(greedy {res.greedy_accuracy:.3f})")
-    return res
-
-
 if __name__ == "__main__":
-    run_cli(main)
+    from minimal.core.config import no_command_line
+
+    no_command_line(__spec__.name)

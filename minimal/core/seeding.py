@@ -30,6 +30,6 @@ def rng(seed: int) -> np.random.Generator:
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

@@ -184,6 +184,6 @@ def load_vector_env_state(envs: gym.vector.SyncVectorEnv, snapshot: dict) -> Non
 
 
 if __name__ == "__main__":
-    from minimal.config import no_command_line
+    from minimal.core.config import no_command_line
 
     no_command_line(__spec__.name)

@@ -2,7 +2,7 @@
 
 Every trainer in ``minimal/`` describes its hyperparameters as a dataclass that
 inherits from :class:`Config` (usually through :class:`TrainConfig`, the fields
-of the shared training loop in :mod:`minimal.train`).  Three habits follow:
+of the shared training loop in :mod:`minimal.core.train`).  Three habits follow:
 
 * **Presets.**  ``laptop`` (the default: CPU, seconds to under a minute) and ``gpu``
   (CUDA, bf16, bigger model and data, checkpoints) are named dictionaries of
@@ -98,41 +98,53 @@ def _parse_text(text: str, tp: type, optional: bool):
 class Config:
     """Base class: presets, validation, and the command line.
 
-    Subclasses declare fields with :func:`param` and a ``presets`` class
-    attribute mapping preset names to overrides.  ``laptop`` must exist and is
-    the default.  Cross-field rules go in :meth:`check`.
+    Subclasses declare fields with :func:`param`; the field defaults *are* the
+    ``laptop`` preset, the default everywhere (``Cls() == Cls.from_preset("laptop")``).
+    Other presets (``gpu``) go in the ``presets`` class attribute, as overrides of the
+    defaults.  Cross-field rules go in :meth:`check`.
     """
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"laptop": {}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # presets beyond laptop: name -> overrides
 
     def __post_init__(self):
         self.validate()
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def redefault(cls, name: str, value: Any):
-        """Field ``name`` as ``cls`` declares it (type, doc, bounds), with another default.
+    def redefault(cls, name: str, value: Any, doc: str | None = None):
+        """Field ``name`` as ``cls`` declares it (type, bounds), with another default.
 
-        A subclass uses it to make its laptop settings the field defaults, so that
-        ``Sub() == Sub.from_preset("laptop")``::
+        The one way a subclass changes an inherited field: it makes its laptop settings
+        the field defaults, so that ``Sub() == Sub.from_preset("laptop")``, and may say
+        what the field means for it (``doc``) without restating the bounds::
 
             steps: int = TrainConfig.redefault("steps", 1000)
+            batch_size: int = TrainConfig.redefault("batch_size", 64, doc="pairs per step")
         """
-        return field(default=value, metadata=cls.__dataclass_fields__[name].metadata)
+        meta = dict(cls.__dataclass_fields__[name].metadata)
+        if doc is not None:
+            meta["doc"] = doc
+        return field(default=value, metadata=meta)
 
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
     @classmethod
+    def all_presets(cls) -> dict[str, dict[str, Any]]:
+        """Every preset by name, ``laptop`` (the field defaults, no overrides) first."""
+        return {"laptop": {}, **cls.presets}
+
+    @classmethod
     def from_preset(cls, preset: str = "laptop", **overrides) -> "Config":
         """The named preset with ``overrides`` applied on top, validated."""
-        if preset not in cls.presets:
+        presets = cls.all_presets()
+        if preset not in presets:
             raise ConfigError(
                 f"{cls.__name__}: unknown preset {preset!r}; "
-                f"choose one of {sorted(cls.presets)}"
+                f"choose one of {sorted(presets)}"
             )
-        values = {**cls.presets[preset], **overrides}
+        values = {**presets[preset], **overrides}
         for key in values:
             cls._require_known(key)
         return cls(**values)
@@ -222,11 +234,11 @@ class Config:
             tp, optional = _base_type(hints[f.name])
             kind = tp.__name__ + (" or none" if optional else "") + _allowed_text(f.metadata)
             values = ", ".join(f"{name} {overrides.get(f.name, f.default)!r}"
-                               for name, overrides in cls.presets.items())
+                               for name, overrides in cls.all_presets().items())
             if f.name in cls.cli_defaults:
                 values += f"; {cls.cli_defaults[f.name]!r} on the command line unless set"
             lines.append(f"  {f.name} ({kind}; {values}): {f.metadata.get('doc', '')}")
-        lines.append(f"presets: {', '.join(cls.presets)} (--preset NAME; laptop is the default)")
+        lines.append(f"presets: {', '.join(cls.all_presets())} (--preset NAME; laptop is the default)")
         return "\n".join(lines)
 
     @classmethod
@@ -243,7 +255,7 @@ class Config:
             epilog=cls.help_text(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parser.add_argument("--preset", default="laptop", help=f"one of {sorted(cls.presets)}")
+        parser.add_argument("--preset", default="laptop", help=f"one of {sorted(cls.all_presets())}")
         parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                             help="override config fields, e.g. --set lr=1e-3 steps=200")
         if "ckpt_dir" in cls.field_names():
@@ -301,7 +313,7 @@ def _one_line(message: str) -> str:
 
 @dataclass
 class TrainConfig(Config):
-    """Fields of the shared training loop (:func:`minimal.train.train`)."""
+    """Fields of the shared training loop (:func:`minimal.core.train.train`)."""
 
     seed: int = param(0, "seed for parameters, data order and sampling", ge=0)
     device: str = param("cpu", "where to train; 'auto' picks CUDA when present",
@@ -322,15 +334,14 @@ class TrainConfig(Config):
     progress: bool = param(True, "show a tqdm progress bar")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16"},
     }
     # A run started from a terminal shows its progress bar (--set progress=false hides it).
     cli_defaults: ClassVar[dict[str, Any]] = {"progress": True}
 
     def preflight(self, overwrite: bool = False) -> None:
-        """The device, ``ckpt_dir`` and the checkpoints in it: :func:`minimal.train.preflight`."""
-        from minimal.train import preflight  # imported here: this module does not need torch
+        """The device, ``ckpt_dir`` and the checkpoints in it: :func:`minimal.core.train.preflight`."""
+        from minimal.core.train import preflight  # imported here: this module does not need torch
 
         preflight(self, overwrite)
 
@@ -346,6 +357,21 @@ class TrainConfig(Config):
         run, so that resuming a killed run does not redo a stage that had finished."""
         ckpt_dir = None if self.ckpt_dir is None else f"{self.ckpt_dir}/{name}"
         return {"ckpt_dir": ckpt_dir, "ckpt_every": self.ckpt_every, "resume": self.resume}
+
+    RUN_FIELDS: ClassVar[tuple[str, ...]] = ("seed", "device", "dtype", "progress")
+
+    def stage_config(self, cls: type[TrainConfig], stage: str, shared: tuple[str, ...] = (),
+                     preset: str = "laptop", **overrides) -> TrainConfig:
+        """The config of a stage this run drives (a warm-up, a reward model), in one place.
+
+        ``cls``'s ``preset``, with this run's :data:`RUN_FIELDS` (seed, device, dtype,
+        progress), the task fields named in ``shared`` copied from this config, the
+        stage's checkpoints (:meth:`stage_checkpoints`), then ``overrides`` (the fields
+        whose names differ, e.g. ``steps=self.rm_steps``).  Nothing else is copied: the
+        stage keeps its own optimizer settings.
+        """
+        values = {k: getattr(self, k) for k in (*self.RUN_FIELDS, *shared)}
+        return cls.from_preset(preset, **values, **self.stage_checkpoints(stage), **overrides)
 
 
 # ------------------------------------------------------------- running a command
@@ -393,7 +419,7 @@ def run_cli(main: Callable[[], Any]) -> None:
 
 def command_line_modules() -> list[str]:
     """The modules of ``minimal`` that have a command line (a ``main`` function)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # minimal/: the trainers live at its top level
     return sorted(p.stem for p in here.glob("*.py")
                   if not p.stem.startswith("_") and "\ndef main(" in p.read_text(encoding="utf-8"))
 

@@ -1,9 +1,9 @@
 """A tiny decoder-only transformer: the one language model every LLM chapter uses.
 
 Reading order: :class:`CharTokenizer`, :class:`GPTConfig`,
-:class:`CausalSelfAttention`, :class:`MLP`, :class:`Block`, :class:`GPT`, then
-the character-level trainer on the shipped toy corpus
-(``python -m minimal.gpt --preset laptop``).  The equations, named as in the
+:class:`CausalSelfAttention`, :class:`MLP`, :class:`Block`, :class:`GPT`.  The
+character-level trainer on the shipped toy corpus is :mod:`minimal.char_lm`
+(``python -m minimal.char_lm --preset laptop``).  The equations, named as in the
 front-matter page "How to run the code":
 
 * attention (eq. ``attention``):
@@ -16,6 +16,10 @@ front-matter page "How to run the code":
   continuation :math:`y`, is the sequence log-probability that the RL and
   preference chapters use (:meth:`GPT.token_logprobs`).
 
+The model owns the two primitives every trainer needs: :meth:`GPT.token_logprobs`
+(optionally renormalised over the tokens a task allows) and :meth:`GPT.generate`
+(optionally never emitting some tokens).
+
 The layout follows the usual GPT-2 design (pre-norm blocks, learned position
 embeddings, tied input and output embeddings) at a few hundred thousand
 parameters.
@@ -25,15 +29,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal import asset_path
-from minimal.config import ConfigError, RunError, TrainConfig, param, run_cli
+from minimal.core.config import ConfigError
 
 
 # ------------------------------------------------------------------ tokenizer
@@ -193,24 +194,32 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
         return logits, loss
 
-    def token_logprobs(self, tokens: torch.Tensor) -> torch.Tensor:
+    def token_logprobs(self, tokens: torch.Tensor, banned_ids=()) -> torch.Tensor:
         """log pi(tokens[:, t] | tokens[:, :t]) for t >= 1, shape (B, T-1).
 
         Sum the entries that belong to a continuation to get its sequence
-        log-probability; mask out the prompt and padding.
+        log-probability; mask out the prompt and padding.  ``banned_ids`` are
+        tokens the task never emits (the letters task's prompt token): their
+        logits are set to -inf, so each distribution is renormalised over the
+        others, exactly as :meth:`generate` samples with the same ``banned_ids``.
         """
         logits, _ = self(tokens[:, :-1])  # (B, T-1, V): predictions for positions 1..T-1
-        logp = F.log_softmax(logits.float(), dim=-1)
+        logits = logits.float()
+        if banned_ids:
+            logits[..., list(banned_ids)] = float("-inf")
+        logp = F.log_softmax(logits, dim=-1)
         return logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                 top_k: int | None = None, generator: torch.Generator | None = None,
+                 banned_ids=()) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx`` (B, T); returns (B, T + new).
 
         ``temperature`` scales the logits before sampling (0 means greedy);
-        ``top_k`` keeps only the k most likely tokens.  Pass a seeded CPU
-        ``generator`` for repeatable samples.
+        ``top_k`` keeps only the k most likely tokens; ``banned_ids`` are never
+        sampled (their logits are -inf).  Pass a seeded CPU ``generator`` for
+        repeatable samples.
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -220,6 +229,8 @@ class GPT(nn.Module):
             context = idx[:, -self.cfg.block_size:]  # crop to the position table
             logits, _ = self(context)
             logits = logits[:, -1, :].float()  # (B, V) at the last position
+            if banned_ids:
+                logits[:, list(banned_ids)] = float("-inf")
             if temperature == 0:
                 nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
             else:
@@ -233,174 +244,7 @@ class GPT(nn.Module):
         return idx
 
 
-# ------------------------------------------------------------ char-LM trainer
-@dataclass
-class CharLMConfig(TrainConfig):
-    """Train the tiny GPT as a character-level language model on a text file.
-
-    ``laptop``: 0.35M parameters, 1000 steps, about 40 s on 2 CPU cores,
-    validation loss about 0.20 nats/char.  ``gpu``: ~10M parameters, bf16,
-    5000 steps with checkpoints (see benchmarks/).
-    """
-
-    steps: int = TrainConfig.redefault("steps", 1000)
-    warmup_steps: int = TrainConfig.redefault("warmup_steps", 50)
-    corpus: str = param(str(asset_path("tiny_corpus.txt")), "path to a UTF-8 text file")
-    block_size: int = param(64, "context length in characters", gt=1)
-    n_layer: int = param(3, "transformer blocks", gt=0)
-    n_head: int = param(4, "attention heads per block", gt=0)
-    n_embd: int = param(96, "embedding width; divisible by n_head", gt=0)
-    dropout: float = param(0.0, "dropout probability", ge=0, lt=1)
-    val_fraction: float = param(0.1, "tail of the corpus held out for validation", gt=0, lt=1)
-    eval_batches: int = param(8, "batches averaged for the validation loss", gt=0)
-
-    presets: ClassVar = {
-        "laptop": {},  # the field defaults
-        "gpu": {"device": "cuda", "dtype": "bfloat16", "steps": 5000, "batch_size": 64,
-                "block_size": 256, "n_layer": 6, "n_head": 6, "n_embd": 384, "dropout": 0.1,
-                "lr": 1e-3, "warmup_steps": 200, "ckpt_dir": "checkpoints/gpt",
-                "ckpt_every": 500, "log_every": 50},
-    }
-
-    def check(self) -> None:
-        super().check()
-        check_heads_divide_width(self)
-
-    def preflight(self, overwrite: bool = False) -> None:
-        """Also the corpus: a UTF-8 file that exists and is long enough for block_size."""
-        try:
-            text = load_corpus(self.corpus)
-        except (OSError, ValueError) as exc:  # missing, unreadable, empty or not UTF-8
-            raise RunError(f"{exc}; pass a UTF-8 text file with --set corpus=PATH") from None
-        check_block_size(len(text), self)
-        super().preflight(overwrite)
-
-    def model_config(self, vocab_size: int) -> GPTConfig:
-        return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
-
-
-def load_corpus(path: str) -> str:
-    """Read the training text; a missing or empty file is an error that names the path."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"corpus file not found: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"corpus file is not UTF-8 text: {p} ({exc.reason} at byte "
-                         f"{exc.start})") from None
-    if not text:
-        raise ValueError(f"corpus file is empty: {p}")
-    return text
-
-
-def validation_size(n_chars: int, cfg: CharLMConfig) -> int:
-    """Characters held out at the corpus's end: a ``val_fraction`` share, and at least one
-    window of ``block_size`` plus its next-character target."""
-    return max(cfg.block_size + 1, int(n_chars * cfg.val_fraction))
-
-
-def largest_block_size(n_chars: int, val_fraction: float) -> int:
-    """The largest block_size for which both splits of ``n_chars`` hold a window and its target.
-
-    Validation takes ``v = int(n_chars * val_fraction)`` characters while ``block_size < v``
-    (training then needs ``block_size < n_chars - v``) and ``block_size + 1`` beyond that
-    (training then keeps ``n_chars - block_size - 1 > block_size``).
-    """
-    v = int(n_chars * val_fraction)
-    best = min(v - 1, n_chars - v - 1)
-    if (n_chars - 2) // 2 >= v:
-        best = max(best, (n_chars - 2) // 2)
-    return best
-
-
-def check_block_size(n_chars: int, cfg: CharLMConfig) -> None:
-    """Refuse a block_size that leaves training less than one window and its target."""
-    n_val = validation_size(n_chars, cfg)
-    if n_chars - n_val > cfg.block_size:
-        return
-    largest = largest_block_size(n_chars, cfg.val_fraction)
-    fits = (f"the largest block_size that fits is {largest}" if largest > 1
-            else "no block_size fits: use a longer corpus")
-    raise ConfigError(f"CharLMConfig.block_size = {cfg.block_size} is too long for the corpus "
-                      f"{cfg.corpus} ({n_chars:,} characters): the validation split takes the "
-                      f"last {n_val:,} (val_fraction = {cfg.val_fraction}, at least "
-                      f"block_size + 1) and leaves {max(0, n_chars - n_val):,} for training, "
-                      f"which needs more than block_size; {fits}")
-
-
-def random_windows(data: torch.Tensor, block_size: int, batch_size: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` random windows of ``data``: inputs x and next-token targets y, (B, T)."""
-    if len(data) <= block_size:
-        raise ValueError(f"text of {len(data)} tokens is too short for block_size {block_size}")
-    start = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
-    offsets = torch.arange(block_size)  # (T,)
-    x = data[start[:, None] + offsets]  # (B, T)
-    y = data[start[:, None] + offsets + 1]  # (B, T), x shifted by one
-    return x, y
-
-
-@torch.no_grad()
-def evaluate(model: GPT, data: torch.Tensor, cfg: CharLMConfig, seed: int = 1234) -> float:
-    """Mean next-token loss over ``cfg.eval_batches`` fixed random windows of ``data``."""
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(cfg.eval_batches):
-        x, y = random_windows(data, cfg.block_size, cfg.batch_size, gen)
-        losses.append(model(x.to(device), y.to(device))[1].item())
-    return sum(losses) / len(losses)
-
-
-@dataclass
-class CharLMResult:
-    model: GPT
-    tokenizer: CharTokenizer
-    history: "object"
-    val_loss: float
-
-
-def train_char_lm(cfg: CharLMConfig) -> CharLMResult:
-    """Train the tiny GPT on ``cfg.corpus`` with the shared loop; report validation loss."""
-    from minimal.seeding import seed_everything
-    from minimal.train import resolve_device, train
-
-    text = load_corpus(cfg.corpus)
-    check_block_size(len(text), cfg)
-    tok = CharTokenizer(text)
-    data = torch.tensor(tok.encode(text), dtype=torch.long)
-    n_val = validation_size(len(data), cfg)
-    train_data, val_data = data[:-n_val], data[-n_val:]
-    seed_everything(cfg.seed)
-    model = GPT(cfg.model_config(tok.vocab_size))
-    device = resolve_device(cfg.device)
-
-    def get_batch(gen):
-        x, y = random_windows(train_data, cfg.block_size, cfg.batch_size, gen)
-        return x.to(device), y.to(device)
-
-    def loss_fn(model, batch):
-        x, y = batch
-        return model(x, y)[1], {}
-
-    history = train(model, cfg, get_batch, loss_fn, desc="char-LM")
-    return CharLMResult(model, tok, history, evaluate(model, val_data, cfg))
-
-
-def main(argv: list[str] | None = None) -> None:
-    cfg = CharLMConfig.cli(argv)
-    result = train_char_lm(cfg)
-    print(f"parameters: {result.model.num_params():,}")
-    print(f"final train loss: {result.history.last('loss'):.3f}  val loss: {result.val_loss:.3f}")
-    device = next(result.model.parameters()).device
-    prompt = torch.tensor([result.tokenizer.encode("the ")], device=device)
-    sample = result.model.generate(prompt, 120, temperature=0.8,
-                                   generator=torch.Generator().manual_seed(cfg.seed))
-    print("sample:", result.tokenizer.decode(sample[0].tolist()))
-
-
 if __name__ == "__main__":
-    run_cli(main)
+    from minimal.core.config import no_command_line
+
+    no_command_line(__spec__.name)

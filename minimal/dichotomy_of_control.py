@@ -41,9 +41,9 @@ What this simplifies relative to the paper, on purpose:
   encoder to lower it.  That is our reading of how the contrastive penalty is
   meant to be optimised; compare with the authors' code before relying on it.
 
-    python -m minimal.doc                          # bandit, a few seconds on CPU
-    python -m minimal.doc --set env=frozenlake
-    python -m minimal.doc --preset gpu
+    python -m minimal.dichotomy_of_control                          # bandit, a few seconds on CPU
+    python -m minimal.dichotomy_of_control --set env=frozenlake
+    python -m minimal.dichotomy_of_control --preset gpu
 """
 
 from __future__ import annotations
@@ -55,11 +55,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from minimal.config import param, run_cli
-from minimal.offline_bandit import Steps
-from minimal.return_conditioning import (OfflineConfig, batch_sampler, make_dataset,
-                                         policy_value, train_rcsl)
-from minimal.train import History, one_thread, train
+from minimal.core.config import param, run_cli
+from minimal.core.train import History, one_thread, train
+from minimal.return_conditioning import (
+    OfflineConfig,
+    batch_sampler,
+    make_dataset,
+    policy_value,
+    train_rcsl,
+)
+from minimal.worlds.offline_envs import Steps
 
 
 @dataclass
@@ -73,11 +78,10 @@ class DoCConfig(OfflineConfig):
     min_prior: float = param(0.01, "ignore latents with prior p(z|s) below this at test time",
                              ge=0, lt=1)
     steps: int = OfflineConfig.redefault("steps", 600)
-    lr: float = param(3e-2, "peak AdamW learning rate (tables like larger steps: 1e-2 to 1e-1)",
-                      gt=0, le=1)
+    lr: float = OfflineConfig.redefault(
+        "lr", 3e-2, doc="peak AdamW learning rate (tables like larger steps: 1e-2 to 1e-1)")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "laptop": {},
         "gpu": {"device": "cuda", "dtype": "bfloat16", "n_episodes": 100_000, "n_latents": 8,
                 "steps": 5000, "batch_size": 4096, "ckpt_dir": "checkpoints/doc"},
     }
