@@ -1,7 +1,6 @@
-"""Shared test setup: no network anywhere, one CPU thread (benchmarks/threads.md), a tiny char-LM
-config, the built book."""
+"""Shared test setup: one CPU thread (benchmarks/threads.md), a tiny char-LM config, the built
+book.  The network guard is the repository's root ``conftest.py``, loaded by every pytest run."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,15 +12,6 @@ import torch
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
-OFFLINE = ROOT / "tests" / "offline"
-
-
-def pytest_configure(config):
-    """Block the network here and in every process the suite starts (notebook kernels too)."""
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(OFFLINE), os.environ.get("PYTHONPATH", "")) if p)
-    spec = importlib.util.spec_from_file_location("offline_guard", OFFLINE / "sitecustomize.py")
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
 @pytest.fixture
