@@ -5,7 +5,8 @@ chapter below; every module's docstring lists the equation labels it implements.
 
 ``minimal.core``: shared by every chapter (each docstring says which chapter introduces it)
     ``config`` (configs, presets, validation, the command line), ``train`` (the one
-    training loop, checkpoints and exact resume), ``gpt`` (the tiny GPT: token
+    training loop, checkpoints and exact resume), ``distributed`` (the same loop under
+    torchrun: DDP, one share of each batch per process), ``gpt`` (the tiny GPT: token
     log-probabilities and generation), ``rl`` (GAE, group advantages, the clipped
     surrogate, the KL estimators k1 and k3), ``preference_losses`` (Bradley-Terry, DPO,
     IPO), ``tabular`` (dynamic programming on a known MDP), ``env_snapshot`` (gymnasium

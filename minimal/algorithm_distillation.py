@@ -43,6 +43,10 @@ class ADConfig(DPTConfig):
     ``laptop``: UCB teacher, horizon 50, 600 steps of 64 fresh teacher
     trajectories, about 20 s on 2 CPU cores; the student matches the
     teacher's next action about 90% of the time.  ``gpu``: horizon 500, 4 layers.
+
+    ``gpu`` preset: for the paper-scale horizon (500) with a 4-layer transformer.  What it
+    delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric reached)
+    is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
     teacher: str = param("ucb", "algorithm whose actions are imitated",

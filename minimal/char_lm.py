@@ -27,6 +27,10 @@ class CharLMConfig(TrainConfig):
     ``laptop``: 0.35M parameters, 1000 steps, about 40 s on 2 CPU cores,
     validation loss about 0.20 nats/char.  ``gpu``: ~10M parameters, bf16,
     5000 steps with checkpoints (see benchmarks/).
+
+    ``gpu`` preset: for the tiny GPT at ~10M parameters on 256-character contexts.  What it
+    delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric reached)
+    is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
     steps: int = TrainConfig.redefault("steps", 1000)

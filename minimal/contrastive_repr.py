@@ -51,7 +51,12 @@ from minimal.core.train import History, one_thread, train
 
 @dataclass
 class ContrastiveConfig(TrainConfig):
-    """The noisy ring world, the encoder, and how it is trained."""
+    """The noisy ring world, the encoder, and how it is trained.
+
+    ``gpu`` preset: for a million-step dataset, 256 noise dimensions and a 512-wide encoder.
+    What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric
+    reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    """
 
     method: str = param("contrastive", "representation objective",
                         choices=("contrastive", "autoencoder"))

@@ -57,6 +57,10 @@ class CPLConfig(GridPreferenceConfig):
     (partial-return cell reward + VI) and 0.95 (regret cell reward + VI) for data
     seed 0, and 0.76 / 0.72 / 0.91 averaged over data seeds 0-2.  ``gpu``: 200 MDPs,
     3000 pairs each (CUDA, bf16).
+
+    ``gpu`` preset: for the chapter's comparison over 200 MDPs with 3000 pairs each.  What
+    it delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric
+    reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
     alpha: float = param(1.0, "temperature: the advantage is alpha log pi (typical 0.1 to 1)", gt=0)

@@ -69,7 +69,12 @@ from minimal.worlds.offline_envs import Steps
 
 @dataclass
 class DoCConfig(OfflineConfig):
-    """DoC: the offline data and training fields of RCSL plus the latent and the penalty."""
+    """DoC: the offline data and training fields of RCSL plus the latent and the penalty.
+
+    ``gpu`` preset: for DoC on 100k offline episodes with batches of 4096.  What it delivers
+    on an H100/H200-class GPU (wall time, throughput, memory, the metric reached) is not
+    measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    """
 
     n_latents: int = param(4, "number of discrete latents z (at least the number of actions)",
                            ge=2)

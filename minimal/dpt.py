@@ -46,6 +46,10 @@ class DPTConfig(TrainConfig):
     parameters), 1000 steps of 64 fresh tasks, about 30 s on 2 CPU cores;
     online regret about 1.1-1.25 times Thompson sampling's at H = 50.
     ``gpu``: the paper's horizon 500, 4 layers and 4 heads, 20k steps, bf16.
+
+    ``gpu`` preset: for the paper's horizon 500 with 4 layers and 4 heads, 20k steps.  What
+    it delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric
+    reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
     n_arms: int = param(5, "arms K of every bandit (the paper uses 5)", ge=2)

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from minimal.core import distributed
 from minimal.core.config import TrainConfig, param, run_cli
 from minimal.core.gpt import GPT
 from minimal.core.rl import clip_active, clipped_surrogate, group_advantages, kl_k1, kl_k3
@@ -61,9 +62,13 @@ class GRPOConfig(TrainConfig):
 
     One *step* is one optimizer update.  A rollout batch is ``batch_size``
     prompts x ``group_size`` samples, reused for ``updates_per_batch`` steps.
+
+    ``gpu`` preset: for GRPO on 5-digit addition, 256 prompts x 16 samples per rollout
+    batch.  What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the
+    metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
-    digits: int = param(2, "operand width D of the addition task (1 to 6)", ge=1, le=6)
+    digits: int = param(2, "operand width d of the addition task (1 to 6)", ge=1, le=6)
     sft_steps: int = param(450, "SFT warm-up steps when no start model is given", gt=0)
     steps: int = TrainConfig.redefault("steps", 300, doc="optimizer updates of RL")
     batch_size: int = TrainConfig.redefault(
@@ -202,20 +207,23 @@ def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
     if cfg.beta > 0:  # k3 estimate of KL(pi_theta || pi_ref), per token
         per_token = per_token + cfg.beta * kl_k3(logp, batch.logp_ref)
     m = batch.mask.float()  # (N, L)
+    # mean_count: under torchrun the mean count over the ranks' shares (one process: the count)
+    n_tokens = distributed.mean_count(m.sum().clamp(min=1))
     if cfg.loss_agg == "token":
-        loss = (per_token * m).sum() / m.sum().clamp(min=1)
+        loss = (per_token * m).sum() / n_tokens
     else:
         n_tok = m.sum(1)  # (N,)
         kept = n_tok > 0
-        loss = ((per_token * m).sum(1)[kept] / n_tok[kept]).sum() / kept.sum().clamp(min=1)
+        loss = (((per_token * m).sum(1)[kept] / n_tok[kept]).sum()
+                / distributed.mean_count(kept.sum().clamp(min=1)))
     with torch.no_grad():
         # a token is clipped when the clip is active for its advantage's sign
         active = clip_active(ratio, adv, cfg.clip_eps_low, cfg.clip_eps_high)
-        clipfrac = (active.float() * m).sum() / m.sum().clamp(min=1)
+        clipfrac = (active.float() * m).sum() / n_tokens
         # k1 of KL(pi_old || pi_theta) per token (``approx_kl`` is always k3 in this book)
-        old_approx_kl = (kl_k1(batch.logp_old, logp) * m).sum() / m.sum().clamp(min=1)
+        old_approx_kl = (kl_k1(batch.logp_old, logp) * m).sum() / n_tokens
         # -log pi_old of the sampled tokens: a one-sample estimate of the old policy's entropy
-        sampled_entropy = (-batch.logp_old * m).sum() / m.sum().clamp(min=1)
+        sampled_entropy = (-batch.logp_old * m).sum() / n_tokens
     return loss, {"clipfrac": clipfrac.item(), "old_approx_kl": old_approx_kl.item(),
                   "sampled_entropy": sampled_entropy.item()}
 

@@ -41,7 +41,12 @@ from minimal.worlds.icl_tasks import (
 
 @dataclass
 class ICLConfig(TrainConfig):
-    """Urn-mixture pretraining.  ``laptop``: 500 steps, a few seconds per run on 2 CPU cores."""
+    """Urn-mixture pretraining.  ``laptop``: 500 steps, a few seconds per run on 2 CPU cores.
+
+    ``gpu`` preset: for the urn mixture with K = 8, 32-symbol contexts and a 4-layer GPT,
+    20k steps.  What it delivers on an H100/H200-class GPU (wall time, throughput, memory,
+    the metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    """
 
     D: int = param(4, "number of training urns (task diversity), typical 1 to 1024", gt=0)
     K: int = param(4, "alphabet size (symbols per urn)", ge=2)

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from minimal.core import distributed
 from minimal.core.config import ConfigError, RunError, TrainConfig, param, run_cli
 from minimal.core.env_snapshot import NotSnapshotable, load_vector_env_state, vector_env_state
 from minimal.core.rl import clipped_surrogate, gae, kl_k3, whiten
@@ -63,6 +64,10 @@ class PGConfig(TrainConfig):
     One *iteration* collects ``num_envs * num_steps`` environment steps with the
     current policy, then updates: REINFORCE takes one gradient step on the whole
     batch, PPO takes ``epochs * (batch / batch_size)`` minibatch steps.
+
+    ``gpu`` preset: for PPO with 32 environments x 128 steps per rollout and a 256-wide
+    network.  What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the
+    metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
     algo: str = param("ppo", "'ppo' (clipped surrogate, GAE) or 'reinforce' (one step per batch)",
@@ -121,6 +126,9 @@ class PGConfig(TrainConfig):
         if self.algo == "ppo" and self.rollout_size % self.batch_size:
             self.fail(f"batch_size = {self.batch_size} must divide num_envs * num_steps "
                       f"= {self.rollout_size}")
+        if self.compile:
+            self.fail("compile = True is for the shared loop; PPO on gymnasium has its own "
+                      "loop and a model too small to gain from it")
 
 
 # ------------------------------------------------------------------- network
@@ -320,6 +328,7 @@ def train_pg(cfg: PGConfig, desc: str | None = None) -> PGResult:
     intra-op threads cost far more in synchronization than they save (over 20x on a
     busy machine, ``benchmarks/profile.md``).  The caller's thread count is restored afterwards.
     """
+    distributed.refuse("PPO on gymnasium (minimal.policy_gradient)")
     with one_thread():
         return _train_pg(cfg, desc)
 

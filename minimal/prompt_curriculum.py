@@ -41,7 +41,12 @@ from minimal.worlds.addition import TOKENIZER, Problems, held_out, sample, sampl
 # ---------------------------------------------------------------------- config
 @dataclass
 class PCLConfig(GRPOConfig):
-    """GRPO whose prompts come from a curriculum: uniform, PCL's value model, or rollout filtering."""
+    """GRPO whose prompts come from a curriculum: uniform, PCL's value model, or rollout filtering.
+
+    ``gpu`` preset: for the prompt curriculum on 5-digit addition with a pool of 100k
+    prompts.  What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the
+    metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    """
 
     strategy: str = param("pcl", "'uniform', 'pcl' (value model) or 'rollout_filter'",
                           choices=("uniform", "pcl", "rollout_filter"))

@@ -46,7 +46,12 @@ from minimal.worlds.offline_envs import (
 # -------------------------------------------------------------------- config
 @dataclass
 class OfflineConfig(TrainConfig):
-    """Offline dataset and training fields shared by RCSL and DoC."""
+    """Offline dataset and training fields shared by RCSL and DoC.
+
+    ``gpu`` preset: for RCSL on 100k offline episodes with a 256-wide network.  What it
+    delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric reached)
+    is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    """
 
     env: str = param("bandit", "which offline dataset", choices=("bandit", "frozenlake"))
     n_episodes: int | None = param(None, "episodes in the offline dataset; none: 1000 for "

@@ -44,7 +44,12 @@ from minimal.preferences import MODELS, Preferences, RewardMDP, make_preferences
 @dataclass
 class GridPreferenceConfig(TrainConfig):
     """What the learners of chapter 4 share: the random gridworlds, the segments, and
-    full-batch training of small tables (a large learning rate, no weight decay, no clipping)."""
+    full-batch training of small tables (a large learning rate, no weight decay, no clipping).
+
+    ``gpu`` preset: for the laptop sizes on CUDA in bf16 (the tables are small either way).
+    What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the metric
+    reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    """
 
     n_mdps: int = param(24, "random MDPs (reward functions and layouts)", gt=0)
     segment_length: int = param(3, "transitions per segment (typical 1 to 10)", gt=0)

@@ -51,7 +51,13 @@ from minimal.worlds.letters import response_token_logprobs
 
 @dataclass
 class RLHFConfig(TrainConfig):
-    """RLHF: a Bradley-Terry reward model, then PPO with a KL penalty to pi_ref."""
+    """RLHF: a Bradley-Terry reward model, then PPO with a KL penalty to pi_ref.
+
+    ``gpu`` preset: for RLHF-PPO with a 4-layer GPT, 512 rollouts per batch and a 3000-step
+    reward model.  What it delivers on an H100/H200-class GPU (wall time, throughput,
+    memory, the metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh``
+    measures it.
+    """
 
     beta: float = param(0.02, "beta: weight of the per-token KL penalty (0 = none; "
                            "typical 0.01 to 0.2)", ge=0)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from minimal.core import distributed
 from minimal.core.config import TrainConfig, param, run_cli
 from minimal.core.gpt import GPT, GPTConfig, check_heads_divide_width
 from minimal.core.train import History, one_thread, train
@@ -35,9 +36,13 @@ class SFTConfig(TrainConfig):
 
     Deliberately short: RL needs a policy that sometimes succeeds (reward
     signal) and often fails (room to improve).
+
+    ``gpu`` preset: for the warm-up on 5-digit addition with a 4-layer GPT (the GRPO gpu
+    start).  What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the
+    metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
     """
 
-    digits: int = param(2, "operand width D; levels 1..D are mixed (1 to 6)", ge=1, le=6)
+    digits: int = param(2, "operand width d; levels 1..d are mixed (1 to 6)", ge=1, le=6)
     steps: int = TrainConfig.redefault(
         "steps", 450, doc="optimizer steps; few on purpose, for weak accuracy")
     batch_size: int = TrainConfig.redefault("batch_size", 64, doc="problems per step")
@@ -77,7 +82,7 @@ def sft_loss(model: GPT, problems: Problems) -> tuple[torch.Tensor, dict[str, fl
     logp = model.token_logprobs(tokens)[:, P - 1:]  # (N, L): log pi(y_t | x, y_<t)
     inside = (torch.arange(logp.size(1)).unsqueeze(0) < problems.target_len.unsqueeze(1))
     inside = inside.to(device)  # (N, L) answer tokens and the first "$"
-    loss = -(logp * inside).sum() / inside.sum()
+    loss = -(logp * inside).sum() / distributed.mean_count(inside.sum())  # see its docstring
     return loss, {}
 
 

@@ -76,7 +76,7 @@ MUTATIONS = [
      "approx_kl = kl_k1(logp_old, logp).mean()", "PPO: k1 reported as approx_kl"),
     ("minimal/grpo.py", "per_token = per_token + cfg.beta * kl_k3(logp, batch.logp_ref)",
      "per_token = per_token + cfg.beta * kl_k3(batch.logp_ref, logp)", "GRPO: KL direction"),
-    ("minimal/grpo.py", "loss = (per_token * m).sum() / m.sum().clamp(min=1)",
+    ("minimal/grpo.py", "loss = (per_token * m).sum() / n_tokens",
      "loss = (per_token * m).mean()", "GRPO: token aggregation over padding"),
     ("minimal/core/gpt.py", 'logits[..., list(banned_ids)] = float("-inf")', "pass",
      "GPT: banned tokens not renormalised"),

@@ -39,6 +39,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import os
 import sys
 import types
 import typing
@@ -332,6 +333,8 @@ class TrainConfig(Config):
     ckpt_every: int = param(100, "write a checkpoint every this many steps", gt=0)
     resume: bool = param(False, "continue from ckpt_dir/latest.pt if it exists")
     progress: bool = param(True, "show a tqdm progress bar")
+    compile: bool = param(False, "torch.compile the model before training (opt-in; pays off "
+                          "on a GPU, costs a compile on the first steps)")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "gpu": {"device": "cuda", "dtype": "bfloat16"},
@@ -384,7 +387,8 @@ def run_cli(main: Callable[[], Any]) -> None:
     Problems the code names, when they surface after the command line was read (a stage's
     checkpoint that cannot be resumed, a loss that stops being finite, memory that runs
     out), print one line ``python -m minimal.<module>: error: <message>`` on stderr and
-    exit with status 2; Ctrl-C prints one line and exits with 130.  Anything else is a bug
+    exit with status 2; Ctrl-C prints one line and exits with 130.  Under ``torchrun`` only
+    rank 0's stdout is shown (every rank computes the same summary).  Anything else is a bug
     and keeps its traceback.  Called from Python, ``main(argv)`` raises as usual.
 
     A command runs torch on ``CLI_THREADS`` CPU thread(s): the book's models are tiny, so
@@ -395,6 +399,8 @@ def run_cli(main: Callable[[], Any]) -> None:
     import torch  # here, not at the top: the config classes themselves need no torch
 
     torch.set_num_threads(CLI_THREADS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0:
+        sys.stdout = open(os.devnull, "w")  # under torchrun only rank 0 prints; errors still show
     try:
         main()
         return

@@ -16,8 +16,10 @@ A trainer supplies two functions and a :class:`~minimal.core.config.TrainConfig`
 The loop does the rest, the same way for every chapter: device choice, bf16
 autocast on CUDA, AdamW that decays only weight matrices, a warm-up plus cosine
 learning-rate schedule, global grad-norm clipping, a tqdm progress bar,
-periodic checkpoints written atomically, and resume.  Introduced in the front
-matter ("How to run the code").
+periodic checkpoints written atomically, and resume.  Launched by ``torchrun``
+(``WORLD_SIZE > 1``) it trains data-parallel: every rank draws the same batch and trains
+on its share, DDP averages the gradients, rank 0 alone writes checkpoints
+(:mod:`minimal.core.distributed`).  Introduced in the front matter ("How to run the code").
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from minimal.core import distributed
 from minimal.core.config import RunError, TrainConfig
 
 Batch = Any
@@ -75,13 +78,15 @@ def one_thread():
 
 
 def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda' or 'auto' -> a torch.device; asking for absent CUDA is an error."""
+    """'cpu', 'cuda' or 'auto' -> a torch.device; asking for absent CUDA is an error.
+
+    Under torchrun on CUDA it is this process's GPU (``LOCAL_RANK``), made current."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device = 'cuda' but torch.cuda.is_available() is False; "
                            "use device=cpu or device=auto")
-    return torch.device(name)
+    return distributed.local_device(torch.device(name))
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -351,22 +356,36 @@ def train(
     whenever ``step % eval_every == 0``, and once more after the last step (with
     ``step = cfg.steps``, the model in eval mode).  What it records belongs in ``extra``
     so that a resumed run keeps the evaluations made before the checkpoint.
+
+    Under ``torchrun`` (:mod:`minimal.core.distributed`) each rank trains on its share of
+    every batch through DDP; the History, the same on every rank, holds the losses and
+    metrics averaged over the ranks; rank 0 alone shows progress and writes checkpoints;
+    ``evaluate`` runs on every rank.  ``cfg.compile`` compiles the model in place
+    (``nn.Module.compile``) before training.
     """
     if evaluate is not None and not (isinstance(eval_every, int) and eval_every > 0):
         raise ValueError(f"eval_every must be a positive int with an evaluate hook, got {eval_every!r}")
     device = resolve_device(cfg.device)
     model.to(device)
+    if cfg.compile:
+        model.compile()  # in place: state_dict keys and the model's own methods stay as they are
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     history, start = History(), 0
     ckpt = Path(cfg.ckpt_dir) / "latest.pt" if cfg.ckpt_dir else None
-    if cfg.resume and ckpt is not None and ckpt.exists():
+    if cfg.resume and ckpt is not None and ckpt.exists():  # every rank loads the same file
         start, history = restore_checkpoint(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt,
                                             extra)
     use_bf16 = cfg.dtype == "bfloat16"
+    world, rank = distributed.world_size(), distributed.rank()
+    if world > 1:  # torchrun: DDP over the loss, each rank on its share of every batch
+        ddp = distributed.wrap(model, loss_fn, device)
+        main = rank == 0
+    else:
+        main = True
 
     model.train()
-    bar = tqdm(range(start, cfg.steps), desc=desc, disable=not cfg.progress,
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=not (cfg.progress and main),
                initial=start, total=cfg.steps, leave=False)
     for step in bar:
         if evaluate is not None and step % eval_every == 0:
@@ -374,20 +393,33 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = get_batch(gen)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss, metrics = loss_fn(model, batch)
+        done = step + 1
+        log = done % cfg.log_every == 0 or done == cfg.steps
+        if world > 1:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss, metrics = ddp(distributed.shard(batch, rank, world))
+            # the mean over ranks, every step: all ranks see a non-finite loss and stop together
+            loss_value = distributed.mean_over_ranks({"loss": loss.detach()})["loss"]
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"loss became {loss_value} at step {step} ({desc}); "
+                                         + divergence_hint(cfg, opt))
+            if log:
+                metrics = distributed.mean_over_ranks(metrics)
+        else:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss, metrics = loss_fn(model, batch)
         update(model, opt, loss, cfg, where=f"step {step} ({desc})")
 
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            history.record(done, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"], **metrics})
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+        if log:
+            value = loss.item() if world == 1 else loss_value
+            history.record(done, {"loss": value, "lr": opt.param_groups[0]["lr"], **metrics})
+            bar.set_postfix(loss=f"{value:.3f}")
+        if main and ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
             save_checkpoint(ckpt, checkpoint_state(model, opt, gen, done, history, cfg, extra))
     bar.close()
     model.eval()
     if evaluate is not None:
-        evaluate(cfg.steps)  # the trained model
+        evaluate(cfg.steps)  # the trained model, on every rank (the same model on each)
     return history
 
 

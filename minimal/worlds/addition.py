@@ -6,7 +6,7 @@ verifier (eq. ``verifiable-reward``), and batched sampling and scoring of a
 model's responses (accuracy, pass@k).  The supervised warm-up that gives the
 tiny GPT a weak but non-zero accuracy is :mod:`minimal.sft`.
 
-A prompt adds two ``D``-digit numbers written with leading zeros, and the
+A prompt adds two ``d``-digit numbers written with leading zeros, and the
 answer is the sum written **least significant digit first** and closed by
 the end token ``$``::
 
@@ -16,7 +16,7 @@ the end token ``$``::
 Reversing the digits lets a left-to-right model produce each digit after the
 digits that determine its carry, the usual trick that makes addition learnable
 by very small transformers.  The difficulty of a prompt is the number of
-digits of its operands (1 to ``D``) and the carries they cause.
+digits of its operands (1 to ``d``) and the carries they cause.
 
 The reward is the verifier's verdict (eq. ``verifiable-reward``):
 ``r(x, y) = 1`` if the response is exactly the reversed sum followed by ``$``,
@@ -70,7 +70,7 @@ class Problems:
     b: torch.Tensor  # (N,) second operand
     level: torch.Tensor  # (N,) number of digits of the operands (difficulty)
     prompts: torch.Tensor  # (N, 2D+2) token ids of "a+b="
-    targets: torch.Tensor  # (N, D+3) reversed sum, then "$" repeated as padding
+    targets: torch.Tensor  # (N, d+3) reversed sum, then "$" repeated as padding
     target_len: torch.Tensor  # (N,) answer digits + 1 (the end token)
 
     def __len__(self) -> int:
@@ -89,13 +89,13 @@ def encode_problems(a: torch.Tensor, b: torch.Tensor, digits: int,
                          f"and {tuple(b.shape)}")
     if (a < 0).any() or (b < 0).any() or (a >= 10 ** digits).any() or (b >= 10 ** digits).any():
         raise ValueError(f"operands must be in 0..{10 ** digits - 1} for digits={digits}")
-    place = 10 ** torch.arange(digits - 1, -1, -1)  # (D,) most significant first
+    place = 10 ** torch.arange(digits - 1, -1, -1)  # (d,) most significant first
     plus = torch.full_like(a, TOKENIZER.stoi["+"]).unsqueeze(1)
     eq = torch.full_like(a, TOKENIZER.stoi["="]).unsqueeze(1)
     prompts = torch.cat([ZERO + a.unsqueeze(1) // place % 10, plus,
                          ZERO + b.unsqueeze(1) // place % 10, eq], dim=1)  # (N, 2D+2)
     s = a + b
-    rev = s.unsqueeze(1) // 10 ** torch.arange(digits + 1) % 10  # (N, D+1) least significant first
+    rev = s.unsqueeze(1) // 10 ** torch.arange(digits + 1) % 10  # (N, d+1) least significant first
     n_sum = torch.clamp((s.unsqueeze(1) >= 10 ** torch.arange(1, digits + 1)).sum(1) + 1, min=1)
     L = response_len(digits)
     pos = torch.arange(L).unsqueeze(0)  # (1, L)
@@ -176,7 +176,7 @@ def reward(responses: torch.Tensor, problems: Problems, format_coef: float = 0.0
 @torch.no_grad()
 def sample(model: GPT, prompts: torch.Tensor, digits: int, gen: torch.Generator,
            temperature: float = 1.0) -> torch.Tensor:
-    """Sample one response per prompt row, all rows at once: (N, 2D+2) -> (N, D+3) tokens."""
+    """Sample one response per prompt row, all rows at once: (N, 2d+2) -> (N, d+3) tokens."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
