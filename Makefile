@@ -26,10 +26,12 @@ book: $(STAMP)  ## build the HTML book into _build/html (renders committed outpu
 
 test: $(STAMP) chromium  ## lint, then unit, claim and browser tests, strict nbval of every notebook, strict build
 	$(BIN)/ruff check .
+	$(BIN)/actionlint
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)  ## ruff (configuration: [tool.ruff] in pyproject.toml)
+lint: $(STAMP)  ## ruff (configuration: [tool.ruff] in pyproject.toml) and actionlint (.github/workflows)
 	$(BIN)/ruff check .
+	$(BIN)/actionlint
 
 unit: $(STAMP)  ## the fast unit tests that pin every key equation (pytest -m unit, seconds)
 	$(BIN)/python -m pytest -m unit tests

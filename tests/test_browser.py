@@ -11,7 +11,10 @@ of that visit:
 * every image loads and every figure has alt text;
 * a notebook page's Colab button opens that very notebook on the book's branch;
 * every internal link and citation points at a page and anchor that exist;
-* saved widget views render.
+* saved widget views render;
+* the teaching layer: each chapter's first section is numbered N.1, no "Eq. Eq." and no
+  raw equation label is left in the prose, every algorithm box in a page's source renders,
+  and no displayed equation overflows its column or runs under its number at 1280 px.
 
 The search page must find a term from a chapter.  A screenshot of each chapter's first
 page goes to ``artifacts/screenshots/`` (not committed) for a person to look at.
@@ -83,6 +86,10 @@ class Visit:
     has_widget_state: bool = False
     widgets: int = 0
     hidden_gaps: list[str] = field(default_factory=list)  # hidden output elements that take space
+    number: str = ""                                     # the page title's section number
+    prose: str = ""                                      # the article's text (see PROSE_JS)
+    algorithms: int = 0                                  # rendered algorithm boxes
+    math_overflow: list[str] = field(default_factory=list)  # displayed equations too wide
 
 
 # Text the reader sees in the article, without code, outputs and typeset math.
@@ -105,6 +112,18 @@ HIDDEN_GAPS_JS = """() => [...document.querySelectorAll('.cell_output *:not(.hea
   const parentHidden = e.parentElement && getComputedStyle(e.parentElement).visibility === 'hidden';
   return hidden && !parentHidden && e.getBoundingClientRect().height > 1;
 }).map(e => `${e.className} (${Math.round(e.getBoundingClientRect().height)} px)`)"""
+# Displayed equations whose typeset glyphs leave their column or run under the equation number
+# (glyph boxes, mjx-c, not the container: an aligned environment's table spans the full width).
+MATH_OVERFLOW_JS = """() => [...document.querySelectorAll('article div.math')].filter(d => {
+  const box = d.getBoundingClientRect();
+  const glyphs = [...d.querySelectorAll('mjx-c')].map(c => c.getBoundingClientRect())
+    .filter(r => r.width > 0);
+  const eqno = d.querySelector('.eqno');
+  const no = eqno ? eqno.getBoundingClientRect() : null;
+  return glyphs.some(r => r.right > box.right + 1 || r.left < box.left - 1 ||
+    (no && no.width > 0 && r.right > no.left + 1 && r.left < no.right &&
+     r.bottom > no.top + 1 && r.top < no.bottom - 1));
+}).map(d => d.id || (d.innerText || '').slice(0, 60))"""
 COLAB_JS = """() => [...document.querySelectorAll('a[href*="colab.research.google.com"]')]
   .map(e => e.href)"""
 
@@ -157,8 +176,13 @@ def visits(site: str) -> dict[str, Visit]:
             if visit.has_widget_state:
                 page.wait_for_selector(".jupyter-widgets", state="attached", timeout=15_000)
             visit.typeset = page.locator("mjx-container").count()
+            visit.prose = page.evaluate(PROSE_JS)
             visit.raw_math = re.findall(r"\$[^\s$][^$\n]{0,80}\$|\\(?:frac|mathbb|mathrm)\{",
-                                        page.evaluate(PROSE_JS))
+                                        visit.prose)
+            visit.number = page.evaluate("() => (document.querySelector('article h1 "
+                                         ".section-number') || {innerText: ''}).innerText")
+            visit.algorithms = page.locator("div.algorithm").count()
+            visit.math_overflow = page.evaluate(MATH_OVERFLOW_JS)
             visit.images = page.evaluate(IMAGES_JS)
             visit.links = page.evaluate(LINKS_JS)
             visit.colab = page.evaluate(COLAB_JS)
@@ -252,3 +276,45 @@ def test_search_finds_a_term_from_a_chapter(site, term, page):
         tab.wait_for_selector("#search-results li a", timeout=15_000)
         hits = tab.eval_on_selector_all("#search-results li a", "els => els.map(e => e.href)")
     assert any(f"/{page}/" in hit for hit in hits), hits
+
+
+# ------------------------------------------------------------------ the teaching layer
+CHAPTERS = {int(name.split("/")[1][:2]): name for name in CHAPTER_FIRST_PAGES}
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_the_first_section_of_every_chapter_is_numbered_n_1(visits, chapter):
+    first = PAGES[PAGES.index(CHAPTERS[chapter]) + 1]
+    assert visits[CHAPTERS[chapter]].number.strip() == f"{chapter}.", CHAPTERS[chapter]
+    assert visits[first].number.strip() == f"{chapter}.1.", (first, visits[first].number)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_doubled_or_raw_equation_references(visits, name):
+    prose = visits[name].prose
+    assert "Eq. Eq." not in prose and "eq. Eq." not in prose, name
+    raw = re.findall(r"\b[Ee]qs?\.\s+`?[a-z]+(?:-[a-z0-9]+)+`?(?![\w(])", prose)
+    assert not raw, f"raw equation labels in the prose of {name}: {raw[:5]}"
+    assert "{eq}" not in prose and "{ref}" not in prose, f"an unrendered role on {name}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_algorithm_box_renders(visits, name):
+    source = next(ROOT.glob(f"{name}.*")).read_text(encoding="utf-8")
+    declared = len(re.findall(r"\{prf:algorithm\}", source))
+    assert visits[name].algorithms == declared, (name, visits[name].algorithms, declared)
+
+
+def test_the_book_has_an_algorithm_box_for_every_method(visits):
+    assert sum(v.algorithms for v in visits.values()) >= 25
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_displayed_equation_overflows_at_1280_px(visits, name):
+    assert not visits[name].math_overflow, (name, visits[name].math_overflow)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_exercise_links_show_a_title_or_number_not_a_label(visits, name):
+    slugs = re.findall(r"\b[a-z0-9]+-ex-[a-z0-9-]+\b", visits[name].prose)
+    assert not slugs, f"exercise labels shown as text on {name}: {slugs[:5]}"

@@ -205,7 +205,7 @@ def population_dpo(seed):
     reward = torch.randn(8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     tv, objective_ok = [], []
     for beta in (0.5, 2.0):
-        fit = pb.population_dpo_fit(ref, pb.pair_preferences(reward), beta, steps=800)
+        fit = pb.population_dpo_fit(ref, pb.pair_preferences(reward), beta)
         star = pb.optimal_policy(ref, reward, beta)
         tv.append(float(0.5 * (fit - star).abs().sum()))
         gen = torch.Generator().manual_seed(100 + seed)

@@ -17,6 +17,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+import yaml
 
 import minimal
 
@@ -147,3 +148,17 @@ def test_the_rewrite_refuses_a_notebook_in_another_layout(tmp_path):
     copy.write_text(json.dumps({"cells": [{"cell_type": "code", "source": []}]}, indent=2))
     with pytest.raises(SystemExit, match="layout"):
         colab_cell.rewritten(copy)
+
+
+def test_citation_file_is_valid_and_follows_the_one_repository_setting():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    # the fields the Citation File Format 1.2.0 requires, with their types
+    assert cff["cff-version"] == "1.2.0"
+    assert isinstance(cff["message"], str) and cff["message"].strip()
+    assert isinstance(cff["title"], str) and cff["title"].strip()
+    assert cff["authors"] and all(("name" in a) or ("family-names" in a) for a in cff["authors"])
+    assert cff.get("type", "software") in ("software", "dataset")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(cff["date-released"]))
+    assert cff["repository-code"] == colab_cell.repository_url()
+    assert cff["version"] == colab_cell.project_version()
+    assert colab_cell.citation_text() == (ROOT / "CITATION.cff").read_text()

@@ -52,7 +52,9 @@ def test_the_course_guide_covers_every_section_and_its_exercises_exist():
     assert not missing, f"course_guide.md's syllabus leaves out {missing}"
     labels = {ex.label for page in CHAPTER_PAGES + ["chapters/00_start/how_to_run"]
               for ex in exercises_tool.collect(page)}
-    for label in re.findall(r"\{ref\}`[^`<]*<([^>]+)>`", guide):
+    named = [a or b for a, b in re.findall(r"\{(?:ref|numref)\}`(?:[^`<]*<([^>]+)>|([^`<]+))`", guide)]
+    assert len(named) >= 20, named
+    for label in named:
         assert label in labels, f"course_guide.md names an exercise that does not exist: {label}"
 
 

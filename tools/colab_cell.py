@@ -3,6 +3,7 @@
     python tools/colab_cell.py show     # print the cell's source
     python tools/colab_cell.py check    # exit 1 if a notebook's first cell is not current
     python tools/colab_cell.py write    # rewrite the first cell of every notebook in chapters/
+                                        # (and CITATION.cff's repository-code and version)
 
 The cell is written here and nowhere else.  It installs the tagged release ``v<version>``
 (``version`` from pyproject.toml) of the repository named in _config.yml's
@@ -14,7 +15,7 @@ prints nothing, so nbval re-executes it with no output.  pip's default upgrade s
 (only-if-needed) keeps every preinstalled package that satisfies pyproject's floors.
 
 Releasing: bump ``version`` in pyproject.toml, run ``write``, commit, then tag that commit
-``v<version>`` and push the tag (``git tag v0.2.0 && git push origin v0.2.0``): until the tag
+``v<version>`` and push the tag (``git tag v0.3.0 && git push origin v0.3.0``): until the tag
 exists on the repository, the cell fails (loudly) in Colab.
 
 ``write`` changes only the ``source`` field of each notebook's first cell and writes the file
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -73,6 +75,15 @@ def cell_source(repo_url: str | None = None, version: str | None = None) -> str:
     """The cell's source; ``repo_url`` replaces _config.yml's (tests point it at a local clone)."""
     return TEMPLATE.format(repo_url=repo_url or repository_url(),
                            version=version or project_version())
+
+
+def citation_text() -> str:
+    """CITATION.cff with its ``repository-code`` and ``version`` taken from _config.yml and
+    pyproject.toml, the book's one setting for where it lives and which release it is."""
+    text = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    text = re.sub(r"^repository-code: .*$", f'repository-code: "{repository_url()}"', text,
+                  flags=re.M)
+    return re.sub(r"^version: .*$", f'version: "{project_version()}"', text, flags=re.M)
 
 
 def source_lines(text: str) -> list[str]:
@@ -136,13 +147,20 @@ def main(argv: list[str] | None = None) -> int:
         for path, problem in problems:
             if problem:
                 print(f"{path.relative_to(ROOT)}: {problem}")
-        return 1 if any(problem for _, problem in problems) else 0
+        stale = citation_text() != (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+        if stale:
+            print("CITATION.cff: repository-code or version is not current "
+                  "(run: python tools/colab_cell.py write)")
+        return 1 if stale or any(problem for _, problem in problems) else 0
     texts = {p: rewritten(p) for p in notebooks()}  # every notebook checked before any is written
     changed = [p for p, text in texts.items() if text is not None]
     for path in changed:
         path.write_text(texts[path], encoding="utf-8")
         print(f"rewrote the first cell of {path.relative_to(ROOT)}")
     print(f"{len(changed)} of {len(notebooks())} notebooks changed")
+    if citation_text() != (ROOT / "CITATION.cff").read_text(encoding="utf-8"):
+        (ROOT / "CITATION.cff").write_text(citation_text(), encoding="utf-8")
+        print("rewrote CITATION.cff's repository-code and version")
     return 0
 
 

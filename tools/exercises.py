@@ -39,6 +39,7 @@ class Exercise:
     label: str
     first: str    # first sentence of the question
     kind: str     # "coding" or "pen and paper"
+    level: str    # "easy", "medium" or "hard": the exercise's title, ```{exercise} medium
 
 
 def toc_chapters() -> list[tuple[str, str, list[str]]]:
@@ -114,7 +115,7 @@ def collect(page: str) -> list[Exercise]:
     """The exercises on one page, checking each is labelled and followed by its hidden solution."""
     blocks = [(m.group(2), m.group(0).splitlines()[0], m.group(3)) for m in FENCE.finditer(page_source(page))]
     found = []
-    for i, (kind, _head, body) in enumerate(blocks):
+    for i, (kind, head, body) in enumerate(blocks):
         if kind != "exercise":
             continue
         label = re.search(r"^:label:\s*(\S+)", body, re.MULTILINE)
@@ -127,7 +128,11 @@ def collect(page: str) -> list[Exercise]:
                 or not re.search(r"^:class:\s*dropdown", following[2], re.MULTILINE)):
             raise ValueError(f"{page}: exercise {label} must be followed at once by "
                              f"```{{solution}} {label} with :class: dropdown")
-        found.append(Exercise(page, label, first_sentence(body), kind_of(body)))
+        level = re.search(r"\b(easy|medium|hard)\)?\s*$", head.split("}", 1)[1])
+        if not level:
+            raise ValueError(f"{page}: exercise {label} has no difficulty: write "
+                             "```{exercise} easy (or medium, hard), or a title ending in (easy)")
+        found.append(Exercise(page, label, first_sentence(body), kind_of(body), level.group(1)))
     return found
 
 
@@ -137,7 +142,9 @@ def render() -> str:
              "its section; its solution sits right below it, folded away until you open it.  "
              "*Coding* exercises ask you to run, change or write code (the instructor's "
              "{doc}`course guide <course_guide>` builds assignments from them); "
-             "*pen and paper* ones ask for a derivation or an argument.",
+             "*pen and paper* ones ask for a derivation or an argument.  Each is marked *easy* "
+             "(a direct application of the section), *medium* (combines ideas or needs a small "
+             "experiment) or *hard* (open-ended or a longer derivation).",
              "", "<!-- Written by `python tools/exercises.py`; edit the chapters, not this page. -->",
              ""]
     total = 0
@@ -148,7 +155,7 @@ def render() -> str:
         total += len(exercises)
         lines += [f"## {title}", ""]
         for ex in exercises:
-            lines.append(f"- {{ref}}`{ex.label} <{ex.label}>` ({ex.kind}, {{doc}}`/{ex.page}`): "
+            lines.append(f"- {{ref}}`{ex.label}` ({ex.kind}, {ex.level}, {{doc}}`/{ex.page}`): "
                          f"{ex.first}")
         lines.append("")
     lines[2] = lines[2] + f"  There are {total} in all."
