@@ -4,9 +4,10 @@ Every trainer in ``minimal/`` describes its hyperparameters as a dataclass that
 inherits from :class:`Config` (usually through :class:`TrainConfig`, the fields
 of the shared training loop in :mod:`minimal.core.train`).  Three habits follow:
 
-* **Presets.**  ``laptop`` (the default: CPU, seconds to under a minute) and ``gpu``
-  (CUDA, bf16, bigger model and data, checkpoints) are named dictionaries of
-  overrides, so one readable module serves both scales::
+* **Presets.**  ``laptop`` (the default: CPU, seconds to under a minute) is the
+  field defaults themselves; ``gpu`` (CUDA, bf16, bigger model and data,
+  checkpoints) is a named dictionary of overrides in the class's ``presets``, so one
+  readable module serves both scales::
 
       cfg = CharLMConfig.from_preset("gpu", steps=10)
 
