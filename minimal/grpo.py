@@ -1,21 +1,21 @@
 """GRPO and its switches for the tiny GPT on addition (chapter 2).
 
-Reinforcement learning from a verifiable reward, read top to bottom: config
-and the named recipes, group rollouts, advantages, the clipped loss, the loop,
-the ablation helper.  Equation labels refer to chapter 2, sections "GRPO on a
-tiny GPT: reinforcement from a verifier" and "Tricks or traps: which GRPO switches
-matter?":
+Reinforcement learning from a verifiable reward, read top to bottom: config and the
+named recipes, group rollouts (with their advantages), the clipped loss, the loop, the
+ablation helper.  The shared equations come from :mod:`minimal.core.rl`.  Equation labels
+refer to chapter 2, sections "GRPO on a tiny GPT: reinforcement from a verifier" and
+"Tricks or traps: which GRPO switches matter?":
 
-* group sampling: ``G`` responses per prompt from the current policy, each
-  scored by the verifier (eq. ``verifiable-reward`` in :mod:`minimal.worlds.addition`);
-* advantages (eq. ``group-advantage``): reward minus the group mean, divided
-  by the group's standard deviation (GRPO), by the whole batch's (Lite PPO),
-  or by nothing (REINFORCE with a group baseline);
-* the clipped surrogate with a KL penalty to the reference (eq. ``grpo-loss``)
-  with asymmetric clip range ``[1 - clip_eps_low, 1 + clip_eps_high]`` (clip-higher
-  when ``clip_eps_high > clip_eps_low``), aggregated per token or per sequence
-  (eq. ``loss-aggregation``), optionally dropping truncated responses
-  (overlong filtering).
+* group sampling: ``G`` responses per prompt from the current policy, each scored by the
+  verifier (eq. ``verifiable-reward`` in :mod:`minimal.worlds.addition`);
+* advantages (eq. ``group-advantage``, :func:`minimal.core.rl.group_advantages`): reward
+  minus the group mean, divided by the group's standard deviation (GRPO), by the whole
+  batch's (Lite PPO), or by nothing (REINFORCE with a group baseline);
+* the clipped surrogate (:func:`minimal.core.rl.clipped_surrogate`) with a k3 KL penalty
+  to the reference (eq. ``grpo-loss``) and the clip range
+  ``[1 - clip_eps_low, 1 + clip_eps_high]`` (clip-higher when
+  ``clip_eps_high > clip_eps_low``), aggregated per token or per sequence
+  (eq. ``loss-aggregation``), optionally dropping truncated responses (overlong filtering).
 
 Each rollout batch is reused for ``updates_per_batch`` optimizer steps, so the
 probability ratio moves away from 1 and the clip matters.  The shared loop
