@@ -224,11 +224,10 @@ def train_rlhf(cfg: RLHFConfig, reward: nn.Module | None = None) -> dict[str, An
 
 @torch.no_grad()
 def score(policy: GPT, reference: GPT, reward: nn.Module, cfg: RLHFConfig) -> dict[str, float]:
-    """Gold reward and KL (:func:`minimal.worlds.letters.score_policy`) plus the proxy r_phi, same samples."""
-    out = letters.score_policy(policy, reference, cfg.n_eval, cfg.response_len, seed=99)
-    gen = torch.Generator().manual_seed(99)  # the same samples score_policy drew
-    y = letters.sample_responses(policy, cfg.n_eval, cfg.response_len, gen)
-    return {**out, "proxy": float(reward(y).mean())}
+    """Gold reward, KL and the proxy r_phi on the same ``n_eval`` samples
+    (:func:`minimal.worlds.letters.score_policy`)."""
+    return letters.score_policy(policy, reference, cfg.n_eval, cfg.response_len, seed=99,
+                                reward=reward)
 
 
 # --------------------------------------------------------- over-optimization

@@ -377,12 +377,9 @@ def train(
         start, history = restore_checkpoint(load_checkpoint(ckpt), model, opt, gen, cfg, ckpt,
                                             extra)
     use_bf16 = cfg.dtype == "bfloat16"
-    world, rank = distributed.world_size(), distributed.rank()
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     if world > 1:  # torchrun: DDP over the loss, each rank on its share of every batch
         ddp = distributed.wrap(model, loss_fn, device)
-        main = rank == 0
-    else:
-        main = True
 
     model.train()
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=not (cfg.progress and main),

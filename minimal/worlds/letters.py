@@ -111,12 +111,20 @@ def sequence_logprob(model: GPT, responses: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_policy(policy: GPT, reference: GPT, n: int, response_len: int, seed: int) -> dict[str, float]:
-    """Mean gold reward of n samples, and KL(pi || pi_ref) ~ mean of log pi - log pi_ref on them."""
+def score_policy(policy: GPT, reference: GPT, n: int, response_len: int, seed: int,
+                 reward=None) -> dict[str, float]:
+    """Mean gold reward of n samples, and KL(pi || pi_ref) ~ mean of log pi - log pi_ref on them.
+
+    With ``reward`` (a learned r_phi: responses (n, L) -> scores (n,)), also its mean on the
+    same samples, as ``proxy``.
+    """
     gen = torch.Generator().manual_seed(seed)
     y = sample_responses(policy, n, response_len, gen)  # (n, L)
     kl = kl_k1(sequence_logprob(policy, y), sequence_logprob(reference, y)).mean()
-    return {"gold_reward": float(gold_reward(y.cpu()).mean()), "kl": float(kl)}
+    out = {"gold_reward": float(gold_reward(y.cpu()).mean()), "kl": float(kl)}
+    if reward is not None:
+        out["proxy"] = float(reward(y).mean())
+    return out
 
 
 if __name__ == "__main__":
