@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 # The browser tests drive Debian's Chromium (never a browser that Playwright downloads).
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test unit lint mutate floors timings notebooks bench clean chromium
+.PHONY: book pdf test unit lint mutate floors timings notebooks bench clean chromium
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ $(STAMP): requirements-dev.txt pyproject.toml
 book: $(STAMP)  ## build the HTML book into _build/html (renders committed outputs)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
+
+pdf: $(STAMP) chromium  ## the whole book as one PDF, solutions in an appendix (NO_SOLUTIONS=1 leaves them out)
+	$(BIN)/python tools/pdf.py $(if $(NO_SOLUTIONS),--no-solutions)
 
 test: $(STAMP) chromium  ## lint, then unit, claim and browser tests, strict nbval of every notebook, strict build
 	$(BIN)/ruff check .
