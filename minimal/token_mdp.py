@@ -9,11 +9,16 @@ Equation labels refer to chapter 1, section "The language model as a policy":
   log pi(y | x) = sum_t log pi(y_t | x, y_<t);
 * :func:`gradient_estimators` compares the *bandit* view (one action = the whole
   response, sequence-level baseline) with the *sequential* view (one action per
-  token, per-token value baseline), eq. ``token-pg``: exact expectations and
+  token, per-token value baseline), eq. ``token-pg``, and with the TD advantage
+  V(x, y_<=t) - V(x, y_<t) of eq. ``token-td-advantage``: exact expectations and
   variances over all responses, which a vocabulary of 3 words plus the end token
   and at most 4 new tokens allow;
 * :func:`sequence_kl` checks eq. ``kl-decomposition``: the KL between two
-  response distributions is the expected sum of per-token log-ratios.
+  response distributions is the expected sum of per-token log-ratios;
+* :func:`kl_estimator_moments` gives the exact mean and variance of the one-sample
+  KL estimators k1, k2 and k3 (eq. ``kl-estimators``) on two categoricals, and
+  :func:`kl_loss_gradients` the exact expected gradient of each when it is put in the
+  loss and differentiated (eq. ``kl-in-loss-gradients``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import gymnasium as gym
 import torch
 
 from minimal.core.gpt import GPT
+from minimal.core.rl import kl_k1, kl_k3
 from minimal.core.train import one_thread
 
 Verifier = Callable[[tuple[int, ...], tuple[int, ...]], float]
@@ -103,29 +109,37 @@ class Estimators:
 
 
 def prefix_values(probs: torch.Tensor, rewards: torch.Tensor, responses) -> torch.Tensor:
-    """V(x, y_<t) = E[R | prefix] under pi, for every response and position t, (R, L)."""
+    """V(x, y_<t) = E[R | prefix] under pi, for every response and position t, (R, L + 1).
+
+    Column t (0-based) is the value of the prefix of the first t response tokens, i.e. the
+    state before token t + 1; column len(y) is the complete response, whose value is its
+    reward R(y) (entries past it are 0).
+    """
     L = max(len(y) for y in responses)
     total, mass = {}, {}
     for p, r, y in zip(probs.tolist(), rewards.tolist(), responses):
-        for t in range(len(y)):
+        for t in range(len(y) + 1):
             total[y[:t]] = total.get(y[:t], 0.0) + p * r
             mass[y[:t]] = mass.get(y[:t], 0.0) + p
-    V = torch.zeros(len(responses), L)
+    V = torch.zeros(len(responses), L + 1)
     for i, y in enumerate(responses):
-        for t in range(len(y)):
+        for t in range(len(y) + 1):
             V[i, t] = total[y[:t]] / mass[y[:t]]
     return V
 
 
 def gradient_estimators(model: GPT, prompt, responses, rewards: torch.Tensor) -> Estimators:
-    """Three single-sample estimators of grad J (eq. ``token-pg``), computed exactly.
+    """Four single-sample estimators of grad J (eq. ``token-pg``), computed exactly.
 
     * ``no baseline``: grad log pi(y|x) * R(y)  (REINFORCE on whole responses);
     * ``bandit (b = J)``: grad log pi(y|x) * (R(y) - J), the sequence-level baseline
       that group-mean methods approximate;
     * ``sequential (b = V(prefix))``: sum_t grad log pi(y_t|...) * (R(y) - V(x, y_<t)),
-      the per-token critic baseline of PPO-style RLHF, with the exact V.
-    All three have mean grad J; their variances differ.
+      the Monte-Carlo weight with the per-token critic baseline, with the exact V;
+    * ``TD advantage``: sum_t grad log pi(y_t|...) * (V(x, y_<=t) - V(x, y_<t)), eq.
+      ``token-td-advantage``: the exact advantage of each token (transitions are
+      deterministic, so Q(s_t, y_t) = V(s_{t+1}); the value after the last token is R(y)).
+    All four have mean grad J; their variances differ.
     """
     with one_thread():  # hundreds of tiny backward passes: threads only add overhead
         return _gradient_estimators(model, prompt, responses, rewards)
@@ -144,10 +158,11 @@ def _gradient_estimators(model, prompt, responses, rewards) -> Estimators:
                          "pass all_responses(...) for this vocabulary, eos and length")
     J = (probs * rewards).sum()
     true_grad = flat(torch.autograd.grad(J, params, retain_graph=True))
-    V = prefix_values(probs.detach(), rewards, responses)  # (R, L)
+    V = prefix_values(probs.detach(), rewards, responses)  # (R, L + 1)
     weights = {"no baseline": rewards[:, None].expand_as(mask),
                "bandit (b = J)": (rewards - J.detach())[:, None].expand_as(mask),
-               "sequential (b = V(prefix))": rewards[:, None] - V}
+               "sequential (b = V(prefix))": rewards[:, None] - V[:, :-1],
+               "TD advantage": V[:, 1:] - V[:, :-1]}  # (R, L) each
     means, variances = {}, {}
     for name, w in weights.items():
         gs = torch.stack([flat(torch.autograd.grad((per_token[i] * w[i] * mask[i]).sum(), params,
@@ -183,6 +198,56 @@ def sequence_kl(model: GPT, ref: GPT, prompt, responses) -> tuple[float, float, 
             reach = model.token_logprobs(ids)[0, P - 1:].sum().exp() if pre else torch.tensor(1.0)
             by_token_kl += float(reach * (log_pi.exp() * (log_pi - log_ref)).sum())
     return by_sequence, by_token_ratio, by_token_kl
+
+
+def kl_k2(logp_q: torch.Tensor, logp_p: torch.Tensor) -> torch.Tensor:
+    """k2 = (log p(y) - log q(y))^2 / 2 at samples y ~ q (eq. ``kl-estimators``).
+
+    Never negative and biased for KL(q || p); its mean is KL to second order in log rho.
+    """
+    return 0.5 * (logp_p - logp_q).pow(2)
+
+
+def kl_estimator_moments(q: torch.Tensor, p: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """Exact (mean, variance) of the one-sample estimators k1, k2, k3 of KL(q || p), y ~ q.
+
+    ``q`` and ``p`` are probability vectors over the same finite set; eq. ``kl-estimators``.
+    Also returns ``"KL"``: (the exact KL(q || p), 0).
+    """
+    if q.shape != p.shape or q.dim() != 1:
+        raise ValueError(f"q and p must be probability vectors of one shape, got "
+                         f"{tuple(q.shape)} and {tuple(p.shape)}")
+    q, p = q.double(), p.double()
+    lq, lp = q.log(), p.log()
+    out = {"KL": (float((q * (lq - lp)).sum()), 0.0)}
+    for name, k in (("k1", kl_k1), ("k2", kl_k2), ("k3", kl_k3)):
+        values = k(lq, lp)  # the estimator's value at each outcome y
+        mean = (q * values).sum()
+        out[name] = (float(mean), float((q * (values - mean).pow(2)).sum()))
+    return out
+
+
+def kl_loss_gradients(logits: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Expected gradient in ``logits`` of each KL estimator used as a loss (eq. ``kl-in-loss-gradients``).
+
+    q = softmax(logits) is the policy, p a fixed reference.  For k in (k1, k2, k3) this is
+    E_{y ~ q}[grad k(y)], the sampling distribution held fixed, as when a KL estimate at
+    on-policy samples is added to the loss (the KL in the loss).  Also returns the true
+    gradients of the reverse KL(q || p) (``"grad KL(q||p)"``) and of the forward KL(p || q)
+    (``"grad KL(p||q)"``).  Exact, in float64.
+    """
+    theta = logits.detach().double().requires_grad_(True)
+    lp = p.double().log()
+    out = {}
+    for name, k in (("k1", kl_k1), ("k2", kl_k2), ("k3", kl_k3)):
+        lq = torch.log_softmax(theta, -1)
+        weights = lq.exp().detach()  # sampling distribution: not differentiated
+        out[name] = torch.autograd.grad((weights * k(lq, lp)).sum(), theta)[0]
+    lq = torch.log_softmax(theta, -1)
+    out["grad KL(q||p)"] = torch.autograd.grad((lq.exp() * (lq - lp)).sum(), theta)[0]
+    lq = torch.log_softmax(theta, -1)
+    out["grad KL(p||q)"] = torch.autograd.grad((lp.exp() * (lp - lq)).sum(), theta)[0]
+    return out
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from minimal.core.tabular import (
     q_learning,
     value_iteration,
 )
-from minimal.worlds.gridworld import GridWorld
+from minimal.worlds.gridworld import ACTIONS, GridWorld
 
 CASES = [("bridge", 0.0, 0.9), ("bridge", 0.2, 0.95), ("delivery", 0.1, 0.9), ("cliff", 0.3, 0.8)]
 
@@ -64,3 +64,25 @@ def test_q_learning_greedy_policy_is_optimal_on_the_default_gridworld(seed):
     # off-policy: a uniformly random behaviour policy still teaches the optimal greedy policy
     rand = q_learning(env, episodes=500, gamma=0.9, alpha=0.5, epsilon=1.0, seed=seed)
     assert optimal_fraction(env, rand.Q) == 1.0
+
+
+@pytest.mark.parametrize("gamma", [0.8, 0.9, 0.95])
+def test_open_room_goal_is_avoided_below_minus_gamma_over_one_minus_gamma(gamma):
+    # exercise rl-ex-open-room: the goal paying -1 + g is never reached iff g < -gamma / (1 - gamma)
+    threshold, never = -gamma / (1 - gamma), -1 / (1 - gamma)
+    for g, avoided in ((threshold + 0.1, False), (threshold - 0.1, True)):
+        room = GridWorld(cell_rewards={"G": g})
+        V = value_iteration(room.model().P, room.model().R, gamma, tol=1e-10).V[room.start]
+        if avoided:
+            assert V == pytest.approx(never, abs=1e-6)
+        else:
+            assert V > never + 1e-3
+
+
+@pytest.mark.parametrize("slip,gamma,action", [(0.0, 0.95, "down"), (0.2, 0.95, "down"),
+                                                (0.2, 0.7, "left")])
+def test_the_cell_left_of_the_pit_turns_away_only_at_the_lower_discount(slip, gamma, action):
+    # fig-rl-values: slip alone keeps the route (measured V = 1.32, -2.88); discount 0.7 turns it
+    world = GridWorld("bridge", slip=slip)
+    res = value_iteration(world.model().P, world.model().R, gamma)
+    assert ACTIONS[res.policy[world.index[(2, 1)]]] == action
