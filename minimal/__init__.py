@@ -27,7 +27,7 @@ chapter below; every module's docstring lists the equation labels it implements.
        with a group baseline), ``prompt_curriculum`` (PCL).
     3. Inverse RL for alignment: ``reward_model``, ``dpo`` (DPO, IPO), ``rlhf_ppo``,
        ``preference_bandit`` (closed form, Bradley-Terry, Nash self-play, on-policy vs
-       offline), ``delta_learning``.
+       offline), ``delta_learning``, ``directional_stimulus`` (DSP as a bandit over hints).
     4. Regret preferences: ``preferences`` (segments, partial return vs regret),
        ``reward_learning``, ``cpl``.
     5. ICL as rational inference: ``icl_training``, ``hierarchical_bayes``,

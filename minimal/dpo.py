@@ -4,8 +4,11 @@ Chapter "Inverse RL for alignment", section "Reward model and DPO on a tiny
 GPT".  The policy pi_theta starts as a copy of pi_ref (a tiny GPT) and is
 trained on the same Bradley-Terry-labelled pairs as the reward model, with
 
-* DPO (eq. ``dpo-loss``): -log sigma(beta h), or
-* IPO (eq. ``ipo-loss``): (h - 1/(2 tau))^2,
+* DPO (eq. ``dpo-loss``): -log sigma(beta h), whose gradient (eq. ``dpo-gradient``) weights
+  each pair by beta sigma(-beta h) and fixes only the difference of the chosen and rejected
+  log-probabilities (so both can fall: likelihood displacement), or
+* IPO (eq. ``ipo-loss``): (h - 1/(2 tau))^2, Psi-preference optimisation (eq. ``psi-po``) with
+  the identity Psi, whose target margin is finite (eq. ``ipo-population-margin``),
 
 where h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l)
 (:func:`minimal.core.preference_losses.log_ratio_margin`, like both losses) is computed

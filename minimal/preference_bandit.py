@@ -13,6 +13,15 @@ parameters every quantity of the chapter is exact and cheap:
 * the DPO loss (eq. ``dpo-loss``) and the IPO loss (eq. ``ipo-loss``), from
   :mod:`minimal.core.preference_losses`; :func:`population_dpo_fit` minimizes the
   exact (all-pairs) DPO loss and lands on pi* (the check of the derivation);
+* max-ent IRL (eq. ``maxent-irl``) with its feature-matching gradient (eq. ``maxent-grad``):
+  :func:`maxent_policy`, :func:`maxent_gradient`, :func:`fit_maxent_irl`; the soft Bellman
+  recursion (eqs. ``kl-soft-bellman``, ``kl-soft-policy``, ``dpo-token-advantage``) on a
+  two-token tree: :func:`soft_bellman_tree`;
+* the DPO gradient's weight (eq. ``dpo-gradient``): :func:`dpo_gradient_weight`, and
+  likelihood displacement with shared parameters: :func:`likelihood_displacement`;
+* best-of-n, exactly: :func:`best_of_n_policy` and its KL bound (eq. ``bon-kl``),
+  :func:`best_of_n_kl_bound`; forward vs reverse KL (eq. ``kl-directions``):
+  :func:`discrete_gaussian`, :func:`fit_gaussian_kl`;
 * Tajwar et al.'s comparison of offline maximum likelihood, offline DPO
   (a "negative gradient"), on-policy sampling, and both
   (:class:`BanditConfig`, :func:`train_bandit_policy`, :func:`compare_methods`);
@@ -27,6 +36,7 @@ Every trainer runs on the shared loop :func:`minimal.core.train.train`.  Run
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -175,6 +185,189 @@ def population_dpo_fit(ref: torch.Tensor, prefs: torch.Tensor, beta: float,
                            f"(largest gradient entry {theta.grad.abs().max().item():.1e}); "
                            "raise steps")
     return torch.softmax(theta.detach(), dim=-1)
+
+
+# ------------------------------------------- max-ent IRL and the soft Bellman equations
+def maxent_policy(features: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """p_w(y) = exp(w . phi(y)) / sum_y' exp(w . phi(y')) (eq. ``maxent-irl``), shape (N,).
+
+    On the bandit a "trajectory" is one response y, and its reward is linear in the
+    features: r_w(y) = w . phi(y), with ``features`` of shape (N, K) and ``w`` of shape (K,).
+    """
+    return torch.softmax(features.double() @ w.double(), dim=-1)
+
+
+def maxent_gradient(features: torch.Tensor, w: torch.Tensor, demos: torch.Tensor) -> torch.Tensor:
+    """Gradient of the mean log-likelihood of ``demos`` under p_w (eq. ``maxent-grad``), shape (K,).
+
+    It is the demonstrations' mean features minus the model's expected features,
+    (1/M) sum_m phi(y_m) - E_{y ~ p_w}[phi(y)]; zero exactly when the two match.
+    """
+    phi = features.double()
+    return phi[demos].mean(0) - maxent_policy(phi, w) @ phi
+
+
+def fit_maxent_irl(features: torch.Tensor, demos: torch.Tensor, iters: int = 50,
+                   tol: float = 1e-10) -> torch.Tensor:
+    """Maximum-likelihood reward weights w of eq. ``maxent-irl``, by damped Newton, shape (K,).
+
+    The log-likelihood is concave in w: its gradient is eq. ``maxent-grad`` and its Hessian
+    is minus the model's feature covariance, Cov_{p_w}[phi].  Damped Newton steps
+    w <- w + Cov^{-1} grad (halved while the likelihood would fall) run until the gradient's
+    largest entry is below ``tol``: there the fitted model reproduces the demonstrations'
+    mean features.
+    """
+    phi = features.double()
+    w = torch.zeros(phi.shape[1], dtype=torch.float64)
+    for _ in range(iters):
+        grad = maxent_gradient(phi, w, demos)
+        if grad.abs().max() < tol:
+            return w
+        p = maxent_policy(phi, w)
+        centred = phi - p @ phi
+        cov = centred.T @ (p[:, None] * centred)  # (K, K)
+        step = torch.linalg.solve(cov, grad)
+        loglik = torch.log_softmax(phi @ w, dim=-1)[demos].mean()
+        for _ in range(30):
+            if torch.log_softmax(phi @ (w + step), dim=-1)[demos].mean() >= loglik:
+                break
+            step = step / 2  # damped Newton: halve the step until the likelihood rises
+        w = w + step
+    raise RuntimeError(f"fit_maxent_irl did not converge in {iters} Newton steps "
+                       f"(largest gradient entry {grad.abs().max().item():.1e})")
+
+
+def soft_bellman_tree(ref1: torch.Tensor, ref2: torch.Tensor, reward: torch.Tensor,
+                      beta: float) -> dict[str, torch.Tensor]:
+    """The KL-regularised soft Bellman recursion (eq. ``kl-soft-bellman``) on a two-token tree.
+
+    A response is two tokens (a, b) from a vocabulary of n tokens; pi_ref(a, b) =
+    ``ref1[a] * ref2[a, b]`` (shapes (n,) and (n, n), rows of ``ref2`` sum to 1) and the
+    reward ``reward[a, b]`` (n, n) arrives at the end.  Backwards from the leaves:
+    Q(s1, b) = r(a, b), V(s1) = beta log sum_b ref2[a, b] exp(Q/beta); Q(s0, a) = V(s1 = a),
+    V(s0) = beta log sum_a ref1[a] exp(Q/beta); each token's policy is
+    pi(tok | s) = pi_ref(tok | s) exp((Q(s, tok) - V(s)) / beta) (eq. ``kl-soft-policy``).
+    Returns the values, the token policies and their product ``pi_seq`` (n, n).
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    r = reward.double()
+    q2 = r  # (n, n): the last token collects the reward
+    v1 = beta * torch.logsumexp(ref2.double().log() + q2 / beta, dim=-1)  # (n,)
+    q1 = v1  # (n,): no reward before the end, the next state is the prefix (a,)
+    v0 = beta * torch.logsumexp(ref1.double().log() + q1 / beta, dim=-1)  # scalar
+    pi1 = ref1.double() * torch.exp((q1 - v0) / beta)  # (n,)
+    pi2 = ref2.double() * torch.exp((q2 - v1[:, None]) / beta)  # (n, n)
+    return {"q1": q1, "v0": v0, "q2": q2, "v1": v1, "pi1": pi1, "pi2": pi2,
+            "pi_seq": pi1[:, None] * pi2}
+
+
+# ------------------------------------------------- the DPO gradient, displacement
+def dpo_gradient_weight(h: torch.Tensor, beta: float) -> torch.Tensor:
+    """beta sigma(-beta h) = beta sigma(rhat_l - rhat_w) per pair (eq. ``dpo-gradient``).
+
+    The DPO gradient is -E[weight * (grad log pi(y_w) - grad log pi(y_l))]: pairs the
+    implicit reward already ranks correctly (large margin h) get little weight.
+    """
+    if not beta > 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    return beta * torch.sigmoid(-beta * h)
+
+
+def likelihood_displacement(seed: int, n_tokens: int = 50, dim: int = 8, similarity: float = 0.3,
+                            beta: float = 0.5, steps: int = 300, lr: float = 1.0
+                            ) -> dict[str, Any]:
+    """DPO on one pair of similar responses, with logits U h that share the parameter h.
+
+    The policy is pi_h(y) = softmax(U h)_y: fixed random unembeddings U (n_tokens, dim),
+    the trainable "hidden state" h (dim,; xi in the text) starting at a random h0 (so pi_ref = pi_h0).
+    Response 1 (the rejected y_l) has the unembedding of response 0 (the chosen y_w)
+    plus ``similarity`` times Gaussian noise.  Trains ``steps`` SGD steps of dpo_loss
+    (eq. ``dpo-loss``), each written out with its gradient (eq. ``dpo-gradient``, the form
+    ``test_dpo_gradient_is_the_weighted_difference_of_score_functions`` checks against
+    autograd), and returns the chosen and rejected log-probabilities before and
+    after, the margin h_theta, and the token that gained most probability.  The step moves h
+    along u_w - u_l, which can lower both log-probabilities.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    U = torch.randn(n_tokens, dim, generator=gen, dtype=torch.float64)
+    U[1] = U[0] + similarity * torch.randn(dim, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(dim, generator=gen, dtype=torch.float64)
+    logp_ref = torch.log_softmax(U @ h0, dim=-1)  # (N,)
+    h = h0.clone()
+    for _ in range(steps):
+        logp = torch.log_softmax(U @ h, dim=-1)
+        margin = log_ratio_margin(logp[:1], logp[1:2], logp_ref[:1], logp_ref[1:2])
+        # one SGD step on dpo_loss, written out by eq. dpo-gradient: grad_h h_theta = u_w - u_l
+        h = h + lr * dpo_gradient_weight(margin, beta) * (U[0] - U[1])
+    logp = torch.log_softmax(U @ h, dim=-1)
+    gainer = int((logp.exp() - logp_ref.exp()).argmax())
+    return {"chosen_before": float(logp_ref[0]), "chosen_after": float(logp[0]),
+            "rejected_before": float(logp_ref[1]), "rejected_after": float(logp[1]),
+            "margin": float((logp[0] - logp_ref[0]) - (logp[1] - logp_ref[1])),
+            "gainer": gainer, "gainer_prob": float(logp[gainer].exp()),
+            "furthest_along_difference": int((U @ (U[0] - U[1])).argmax())}
+
+
+# ---------------------------------------------------------------- best-of-n
+def best_of_n_policy(ref: torch.Tensor, reward: torch.Tensor, n: int) -> torch.Tensor:
+    """The exact distribution of the best of n samples from pi_ref, shape (N,).
+
+    With F(y) = pi_ref(r(y') <= r(y)) and F^-(y) = pi_ref(r(y') < r(y)), the best of n
+    i.i.d. draws has a reward at the level of y with probability F(y)^n - F^-(y)^n; a tie
+    group of equal rewards shares it in proportion to pi_ref (ties broken at random).
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    p, r = ref.double(), reward.double()
+    levels, group_of = torch.unique(r, sorted=True, return_inverse=True)  # tie groups, ascending
+    group = torch.zeros(len(levels), dtype=torch.float64).index_add_(0, group_of, p)  # their mass
+    at_most = group.cumsum(0).clamp(max=1.0)  # F at each reward level
+    below = at_most - group  # F^- at each reward level
+    return p * ((at_most**n - below**n) / group)[group_of]
+
+
+def best_of_n_kl_bound(n: int) -> float:
+    """log n - (n - 1)/n (eq. ``bon-kl``): KL(BoN || pi_ref) for continuous, tie-free rewards.
+
+    For a discrete pi_ref, or rewards with ties, the exact KL is below it.
+    """
+    return math.log(n) - (n - 1) / n
+
+
+# ------------------------------------------------------ forward vs reverse KL
+def discrete_gaussian(n: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Gaussians restricted to y = 0..n-1 and renormalised, shape (..., n).
+
+    The restricted family q of eq. ``kl-directions``; broadcasts over ``mean`` and ``std``.
+    """
+    y = torch.arange(n, dtype=torch.float64)
+    logits = -((y - mean[..., None]) ** 2) / (2 * std[..., None] ** 2)
+    return torch.softmax(logits, dim=-1)
+
+
+def fit_gaussian_kl(target: torch.Tensor, direction: str) -> dict[str, float]:
+    """The discrete Gaussian q closest to ``target`` in KL(p||q) ("forward") or KL(q||p) ("reverse").
+
+    The two divergences of eq. ``kl-directions``: mode covering and mode seeking.
+    Exhaustive search over a grid of means (steps of 0.25) and standard deviations
+    (60 values from 0.5 to n/2, log-spaced), so the global minimum is found even where
+    the reverse KL has one local minimum per mode.  Returns mean, std and the fit's KL.
+    """
+    if direction not in ("forward", "reverse"):
+        raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
+    p = target.double()
+    n = p.numel()
+    means = torch.arange(0, n - 1 + 1e-9, 0.25, dtype=torch.float64)
+    stds = torch.logspace(math.log10(0.5), math.log10(n / 2), 60, dtype=torch.float64)
+    q = discrete_gaussian(n, means[:, None], stds[None, :]).clamp_min(1e-300)  # (M, S, n)
+    if direction == "forward":
+        kl = (p * (p.clamp_min(1e-300).log() - q.log())).sum(-1)
+    else:
+        kl = (q * (q.log() - p.clamp_min(1e-300).log())).sum(-1)
+    i = int(kl.argmin())
+    m, s = divmod(i, len(stds))
+    return {"mean": float(means[m]), "std": float(stds[s]), "kl": float(kl.flatten()[i])}
 
 
 # ---------------------------------------------------------- Bradley-Terry fit

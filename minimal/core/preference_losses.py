@@ -5,12 +5,14 @@ with the equation's scalars as explicit arguments.  Equation labels refer to cha
 ("Inverse RL for alignment"):
 
 * :func:`bt_loss`: -log sigma(r_w - r_l), the Bradley-Terry negative log-likelihood
-  (eq. ``bt-loss``); the reward model, the tabular Bradley-Terry fit, and CPL (chapter 4,
+  (eq. ``bt-loss``, of the preference model eq. ``bt-preference``); the reward model, the
+  tabular Bradley-Terry fit, and CPL (chapter 4,
   eq. ``cpl-loss``, with scores in place of rewards) call it;
 * :func:`log_ratio_margin`: h = log pi/pi_ref (y_w) - log pi/pi_ref (y_l), the number DPO
   and IPO share;
-* :func:`dpo_loss`: -log sigma(beta h) (eq. ``dpo-loss``);
-* :func:`ipo_loss`: (h - 1 / (2 tau))^2 (eq. ``ipo-loss``).
+* :func:`dpo_loss`: -log sigma(beta h) (eq. ``dpo-loss``; its gradient is eq. ``dpo-gradient``);
+* :func:`ipo_loss`: (h - 1 / (2 tau))^2 (eq. ``ipo-loss``: Psi-preference optimisation,
+  eq. ``psi-po``, with the identity Psi; population target margin eq. ``ipo-population-margin``).
 
 DPO on the tiny GPT (:mod:`minimal.dpo`), on the categorical bandit and its population
 fit (:mod:`minimal.preference_bandit`) and in logistic regression
@@ -25,12 +27,12 @@ import torch.nn.functional as F
 
 def bt_loss(r_w: torch.Tensor, r_l: torch.Tensor) -> torch.Tensor:
     """-log sigma(r_w - r_l) per pair (eq. ``bt-loss``): the chosen response's score minus the
-    rejected one's, through the Bradley-Terry model."""
+    rejected one's, through the Bradley-Terry model (eq. ``bt-preference``)."""
     return -F.logsigmoid(r_w - r_l)
 
 
 def log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l):
-    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), shape (B,).
+    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), shape (B,) (eq. ``dpo-loss``).
 
     All four inputs must be sequence log-probabilities of the same shape (B,):
     mixing (B,) with (B, 1) would broadcast to (B, B) and give a wrong loss.
@@ -43,14 +45,23 @@ def log_ratio_margin(logp_w, logp_l, logp_ref_w, logp_ref_l):
 
 
 def dpo_loss(h: torch.Tensor, beta: float) -> torch.Tensor:
-    """-log sigma(beta h) per pair (eq. ``dpo-loss``), for the log-ratio margin ``h``."""
+    """-log sigma(beta h) per pair (eq. ``dpo-loss``), for the log-ratio margin ``h``.
+
+    Its gradient is -beta sigma(-beta h) grad h (eq. ``dpo-gradient``): the weight
+    :func:`minimal.preference_bandit.dpo_gradient_weight` times the difference of the chosen and
+    rejected score functions.
+    """
     if not beta > 0:
         raise ValueError(f"beta must be positive, got {beta}")
     return -F.logsigmoid(beta * h)
 
 
 def ipo_loss(h: torch.Tensor, tau: float) -> torch.Tensor:
-    """(h - 1/(2 tau))^2 per pair (eq. ``ipo-loss``), for the log-ratio margin ``h``."""
+    """(h - 1/(2 tau))^2 per pair (eq. ``ipo-loss``), for the log-ratio margin ``h``.
+
+    Psi-preference optimisation (eq. ``psi-po``) with the identity Psi; its population
+    minimiser has the finite margin of eq. ``ipo-population-margin``.
+    """
     if not tau > 0:
         raise ValueError(f"tau must be positive, got {tau}")
     return (h - 1 / (2 * tau)) ** 2
