@@ -24,7 +24,8 @@ gives the predicted transition time (eq. ``icl-transition``)
 superlinear in D when DeltaL shrinks as D grows or when alpha < 1.
 
 Reading order: :func:`loss_gap`, :func:`complexity_gap`, :func:`mixture_kl`,
-:func:`kl_table`, :class:`HBFit`, :func:`fit_hierarchical`, :func:`best_weights`,
+:func:`kl_table`, :class:`HBFit`, :func:`fit_hierarchical`, :func:`bayes_learner`,
+:func:`mixture_distance`, :func:`best_weights`,
 :func:`agreement`, :func:`transition_step`, :func:`fit_power_law`.
 """
 
@@ -90,7 +91,11 @@ def _interp(table: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class HBFit:
-    """Fitted parameters of eq. ``icl-hierarchical`` (N counts training sequences)."""
+    """Fitted parameters of eq. ``icl-hierarchical`` (N counts training sequences).
+
+    ``alpha`` is the exponent the text writes kappa (not the Dirichlet concentration,
+    ``ICLConfig.alpha``).
+    """
 
     a: float
     alpha: float
@@ -152,6 +157,22 @@ def fit_hierarchical(runs: list[ICLRun], iters: int = 400, min_step: int = 50) -
         opt.step()
     la, alpha, lb = theta.detach().tolist()
     return HBFit(a=float(np.exp(la)), alpha=float(alpha), b=float(np.exp(lb)))
+
+
+def bayes_learner(T: int) -> HBFit:
+    """The constants of eq. ``icl-hierarchical`` for an exact Bayesian learner (eq. ``icl-log-odds``).
+
+    Exact posterior odds after N sequences are the prior odds, -DeltaK log 2 for a
+    description-length prior 2^(-K) with K in bits, plus the summed log-likelihood
+    ratio, N T DeltaL on average for sequences scored at T positions: a = T,
+    alpha (the exponent kappa) = 1 and b = log 2 (one bit per stored parameter).
+    """
+    return HBFit(a=float(T), alpha=1.0, b=float(np.log(2.0)))
+
+
+def mixture_distance(run: ICLRun, grid: int = 101) -> np.ndarray:
+    """Per snapshot, min over w of KL(w M + (1 - w) G || net): distance to the nearest mixture."""
+    return kl_table(run, grid).min(0).values.numpy()
 
 
 def best_weights(run: ICLRun, grid: int = 101) -> np.ndarray:

@@ -106,6 +106,14 @@ class ICLRun:
         return self.d_M < self.d_G
 
     @property
+    def d_MG(self) -> float:
+        """d(M, G) = mean KL(M || G) on the eval contexts (eq. ``icl-distance``): the yardstick.
+
+        A network whose ``d_M`` and ``d_G`` are both about this large is near neither predictor.
+        """
+        return float(kl(self.M, self.G).mean())
+
+    @property
     def relative_distance(self) -> np.ndarray:
         """(S,) r = (d_G - d_M) / (d_G + d_M) in [-1, 1]: -1 is G, +1 is M."""
         return (self.d_G - self.d_M) / (self.d_G + self.d_M)

@@ -7,7 +7,7 @@ import torch
 from minimal import icl_training
 from minimal.core.config import ConfigError
 from minimal.core.train import load_checkpoint
-from minimal.hierarchical_bayes import HBFit, fit_hierarchical, fit_power_law
+from minimal.hierarchical_bayes import HBFit, bayes_learner, fit_hierarchical, fit_power_law
 from minimal.icl_training import ICLConfig, train_icl
 
 TINY = dict(steps=20, eval_every=10, n_eval=8, batch_size=8, warmup_steps=2, n_embd=16,
@@ -55,6 +55,14 @@ def test_power_law_fit_and_model_transition_are_exact_on_synthetic_data():
     N = fit.transition(delta_L=0.05, delta_K=9.0)
     assert fit.log_odds(N, 0.05, 9.0) == pytest.approx(0.0, abs=1e-9)
     assert fit.weight(N, 0.05, 9.0) == pytest.approx(0.5)
+
+
+@pytest.mark.unit
+def test_exact_bayes_learner_constants_are_those_of_eq_icl_log_odds():
+    ideal = bayes_learner(T=12)
+    N, dL, dK = 100.0, 0.05, 9.0
+    assert ideal.log_odds(N, dL, dK) == pytest.approx(12 * N * dL - dK * np.log(2))
+    assert ideal.transition(dL, dK) == pytest.approx(dK * np.log(2) / (12 * dL))
 
 
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch):

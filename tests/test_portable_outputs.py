@@ -118,11 +118,16 @@ MACHINE_DEPENDENT = {
     "03_irl_alignment/rlhf_ppo.ipynb": {
         "0e0a4cc5": "the over-optimization fit to an RLHF-PPO run: its third digit "
                     "(tests/test_irl_rlhf_ppo.py)",
+        "1631e511": "samples of the final policies of the biased (seed 2) and unbiased "
+                    "over-optimization runs (tests/test_irl_rlhf_ppo.py)",
     },
     "05_icl_rationality/memorize_or_generalize.ipynb": {
         "6952ab68": "the hierarchical fit to the ICL runs: its third significant digit "
                     "(tests/test_icl_claims.py)",
         "7439324f": "the predicted transition times from the same fit",
+        "ddfa2ff9": "the fitted complexity term b*DeltaK, the model's weight on M at N = 0 and the "
+                    "exact-Bayes comparison, from the same hierarchical fit "
+                    "(tests/test_icl_claims.py::test_fitted_complexity_prior_is_weak)",
     },
     "06_in_context_decisions/distillation_and_steering.ipynb": {
         "528a3cbf": "the distilled transformer's final loss and next-action accuracy",
