@@ -47,6 +47,7 @@ from minimal.worlds.addition import (
     Problems,
     accuracy,
     held_out,
+    pass_at_k,
     response_mask,
     reward,
     sample,
@@ -306,6 +307,27 @@ def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) 
                         evaluate=sampler.evaluate, eval_every=cfg.eval_every)
     return GRPOResult(policy, history, sampler.eval_steps, sampler.eval_accuracy,
                       sampler.eval_accuracy[0], sampler.eval_accuracy[-1], sampler.samples, cfg)
+
+
+# ------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def decoding_report(model: GPT, problems: Problems, digits: int, temperatures=(1.0, 0.5, 0.0),
+                    ks=(1, 8), n: int = 8, seed: int = 0) -> dict[str, dict]:
+    """Held-out success of one model under several decodings, to compare SFT and RL fairly.
+
+    Returns ``{"pass@1": {T: rate}, "pass@k": {level: {k: rate}}}``.  ``pass@1`` is the
+    verifier's mean reward (eq. ``verifiable-reward``) at each sampling temperature ``T``:
+    greedy decoding for ``T = 0`` (one answer per problem), otherwise the mean over ``n``
+    samples per problem.  ``pass@k`` is :func:`minimal.worlds.addition.pass_at_k` at
+    temperature 1 on the problems of each difficulty level, from ``n >= max(ks)`` samples.
+    """
+    rep = problems[torch.arange(len(problems)).repeat_interleave(n)]  # each problem n times
+    pass1 = {T: accuracy(model, problems if T == 0 else rep, digits, seed=seed, temperature=T)
+             for T in temperatures}
+    levels = problems.level.unique().tolist()
+    by_level = {lv: pass_at_k(model, problems[problems.level == lv], digits, ks, n, seed)
+                for lv in levels}
+    return {"pass@1": pass1, "pass@k": by_level}
 
 
 # -------------------------------------------------------------------- ablation
