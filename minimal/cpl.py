@@ -19,6 +19,11 @@ The policy here is tabular, logits (B, S, A) for B MDPs at once.
 :func:`compare_with_pipelines` trains it on the same regret-labelled data as
 the two-phase pipelines of :mod:`minimal.reward_learning` (learn a reward,
 then run value iteration) and scores all three by the scaled true return.
+Those labels use the hard-max advantage, so CPL's model is misspecified there;
+:func:`maxent_comparison` labels the same segments with the *maximum-entropy*
+advantage (eq. ``cpl-advantage``, from soft value iteration, eq. ``soft-bellman``),
+for which CPL's loss with lambda = 1 is the correctly specified likelihood, and
+measures how well CPL recovers alpha log pi* there.
 Run ``python -m minimal.cpl --preset laptop``.
 """
 
@@ -35,7 +40,15 @@ from torch.nn import functional as F
 from minimal.core.config import TrainConfig, param, run_cli
 from minimal.core.preference_losses import bt_loss
 from minimal.core.train import one_thread, resolve_device, train
-from minimal.preferences import MODELS, RewardMDP, cells_view
+from minimal.preferences import (
+    MODELS,
+    Preferences,
+    RewardMDP,
+    cells_view,
+    logistic,
+    sample_segments,
+    summed_advantage,
+)
 from minimal.reward_learning import (
     GridPreferenceConfig,
     PreferenceBatch,
@@ -158,6 +171,102 @@ def compare_with_pipelines(cfg: CPLConfig) -> CPLComparison:
             W = fit_reward(ms, ds, model, fcfg, desc=f"{model} {kind} reward")
             scores[f"{name} {kind} reward + VI"] = policy_scores(ms, W)
     return CPLComparison(scores)
+
+
+# ------------------------------------------- labels for which CPL is exact
+def soft_optimal_advantage(mdp: RewardMDP, alpha: float, tol: float = 1e-10,
+                           max_iter: int = 10_000) -> np.ndarray:
+    """The maximum-entropy optimal advantage ``A*(s, a) = alpha log pi*(a|s)``; (S, A).
+
+    Soft value iteration (eq. ``soft-bellman``): ``Q = R + gamma P V`` and
+    ``V = alpha logsumexp(Q / alpha)``, with ``V = 0`` in terminal states (the episode
+    ends there, so no entropy bonus accrues).  The advantage ``Q - V`` is then
+    ``alpha log pi*`` (eq. ``cpl-advantage``); in terminal states it is
+    ``alpha log(1/A)``, which no score uses (terminal steps are masked).
+    """
+    if not alpha > 0:
+        raise ValueError(f"the temperature alpha must be positive, got {alpha}")
+    R, P, gamma = mdp.reward(), mdp.P, mdp.gamma
+    V = np.zeros(mdp.n_states)
+    for _ in range(max_iter):
+        Q = R + gamma * P @ V                                                  # (S, A)
+        top = Q.max(1)
+        V_new = top + alpha * np.log(np.exp((Q - top[:, None]) / alpha).sum(1))  # (S,)
+        V_new[mdp.terminal] = 0.0
+        done = np.abs(V_new - V).max() < tol
+        V = V_new
+        if done:
+            break
+    else:
+        raise RuntimeError(f"soft value iteration did not reach tol={tol} in {max_iter} sweeps")
+    Q = R + gamma * P @ V
+    return Q - V[:, None]
+
+
+def maxent_datasets(mdps: list[RewardMDP], n: int, cfg: CPLConfig) -> list[Preferences]:
+    """n pairs per MDP labelled by the regret model with the max-ent advantage.
+
+    P(sigma_1 > sigma_2) = logistic(sum_t A*_soft(sigma_1) - sum_t A*_soft(sigma_2)) over
+    live steps, which is eq. ``cpl-model`` with the true alpha log pi*.  The segments are
+    drawn exactly as :func:`minimal.reward_learning.regret_datasets` draws them (same
+    generator, same order), so only the labels differ from the hard-max data.
+    """
+    rng = np.random.default_rng(cfg.data_seed + 1)
+    out = []
+    for m in mdps:
+        seg1 = sample_segments(m, n, cfg.segment_length, rng)
+        seg2 = sample_segments(m, n, cfg.segment_length, rng)
+        A = soft_optimal_advantage(m, cfg.alpha)
+        p = logistic(summed_advantage(seg1, A) - summed_advantage(seg2, A))
+        out.append(Preferences(seg1, seg2, (rng.random(n) < p).astype(float)))
+    return out
+
+
+@dataclass
+class MaxEntComparison:
+    """CPL on max-ent-labelled data, against CPL on hard-max labels: per MDP, (n_mdps,) arrays."""
+
+    scores: dict[str, np.ndarray]     # learner -> scaled true return of its greedy policy
+    kl: dict[str, np.ndarray]         # learner -> mean over live states of KL(pi*_soft || pi_theta)
+    agreement: dict[str, np.ndarray]  # learner -> share of live states where its argmax is pi*_soft's
+
+    def summary(self) -> dict[str, tuple[float, float, float, float]]:
+        """learner -> (mean score, near-optimal fraction, mean KL in nats, mean agreement)."""
+        return {k: (float(v.mean()), float((v >= 0.9).mean()), float(self.kl[k].mean()),
+                    float(self.agreement[k].mean())) for k, v in self.scores.items()}
+
+
+def maxent_comparison(cfg: CPLConfig) -> MaxEntComparison:
+    """CPL where its identity holds exactly: labels from the max-ent regret model.
+
+    On the MDPs of :func:`compare_with_pipelines`, label ``cfg.n_pairs`` segment pairs per
+    MDP twice, with the max-ent advantage (:func:`maxent_datasets`, CPL's own model) and
+    with the hard-max one (:func:`minimal.reward_learning.regret_datasets`; same segments),
+    and fit CPL with lambda = 1 (the plain likelihood) on each.  Every learner is measured
+    against the max-ent optimum pi*_soft: KL(pi*_soft || pi_theta) per live state, how often
+    its greedy action is pi*_soft's, and the scaled true return of its greedy policy; the
+    reference ``"greedy pi*_soft (exact)"`` acts greedily on the true pi*_soft.
+    """
+    rcfg, fit_cfg = cfg.reward_config(), cfg.replace(lam=1.0)
+    mdps = random_mdps(rcfg)
+    soft = [soft_optimal_advantage(m, cfg.alpha) for m in mdps]   # alpha log pi*_soft
+    fits = {
+        "CPL on max-ent labels": fit_cpl(mdps, maxent_datasets(mdps, cfg.n_pairs, cfg), fit_cfg,
+                                         "cpl max-ent"),
+        "CPL on hard-max labels": fit_cpl(mdps, regret_datasets(mdps, cfg.n_pairs, rcfg), fit_cfg,
+                                          "cpl hard-max"),
+    }
+    scores, kl, agree = {}, {}, {}
+    for name, logp in fits.items():
+        scores[name] = np.array([m.scaled_return(lp.argmax(-1)) for m, lp in zip(mdps, logp)])
+        kl[name] = np.array([(np.exp(A / cfg.alpha) * (A / cfg.alpha - lp)).sum(-1)[~m.terminal].mean()
+                             for m, lp, A in zip(mdps, logp, soft)])
+        agree[name] = np.array([(lp.argmax(-1) == A.argmax(-1))[~m.terminal].mean()
+                                for m, lp, A in zip(mdps, logp, soft)])
+    name = "greedy pi*_soft (exact)"
+    scores[name] = np.array([m.scaled_return(A.argmax(-1)) for m, A in zip(mdps, soft)])
+    kl[name], agree[name] = np.zeros(len(mdps)), np.ones(len(mdps))
+    return MaxEntComparison(scores, kl, agree)
 
 
 def main(argv: list[str] | None = None) -> CPLComparison:

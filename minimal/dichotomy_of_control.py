@@ -41,6 +41,13 @@ What this simplifies relative to the paper, on purpose:
   encoder to lower it.  That is our reading of how the contrastive penalty is
   meant to be optimised; compare with the authors' code before relying on it.
 
+Because the latent sees only ``(s, a, G)`` and may not carry ``G`` beyond what
+``a`` says, it can carry at most the action, and the value ``V(s, z)`` it can
+learn is the behaviour policy's ``Q^pi_b(s, a)``.  In a sequential task our DoC
+is therefore (an estimate of) *one-step policy improvement*, ``argmax_a
+Q^pi_b(s, a)`` (Brandfonbrener et al., 2021; Eq. ``doc-one-step``), and
+:func:`compare` computes that baseline beside it, exactly and from the data.
+
     python -m minimal.dichotomy_of_control                          # bandit, a few seconds on CPU
     python -m minimal.dichotomy_of_control --set env=frozenlake
     python -m minimal.dichotomy_of_control --preset gpu
@@ -64,7 +71,7 @@ from minimal.return_conditioning import (
     policy_value,
     train_rcsl,
 )
-from minimal.worlds.offline_envs import Steps
+from minimal.worlds.offline_envs import BernoulliBandit, Steps, frozenlake_behaviour
 
 
 @dataclass
@@ -239,19 +246,66 @@ def train_doc(cfg: DoCConfig, data=None) -> DoCResult:
                      policy_value(env, probs), mi)
 
 
+# ------------------------------------------------ the one-step baseline
+def behaviour_policy(env, cfg: OfflineConfig) -> np.ndarray:
+    """The behaviour policy that wrote ``cfg``'s dataset, as an ``(S, A)`` table."""
+    if isinstance(env, BernoulliBandit):
+        return np.array([[cfg.p_gamble, 1 - cfg.p_gamble]])
+    return frozenlake_behaviour(env, cfg.p_random)
+
+
+def exact_q(env, pi: np.ndarray) -> np.ndarray:
+    """Exact ``Q^pi(s, a)``, ``(S, A)``: the arms' success rates in the bandit,
+    finite-horizon policy evaluation on FrozenLake."""
+    if isinstance(env, BernoulliBandit):
+        return env.success[None].copy()
+    return env.policy_q(pi)
+
+
+def empirical_q(data: Steps) -> tuple[np.ndarray, np.ndarray]:
+    """Monte-Carlo ``Q-hat^pi_b(s, a)``: the mean return-to-go that followed ``(s, a)`` in
+    the data (every visit counts), and the visit counts; two ``(S, A)`` tables, NaN where
+    ``(s, a)`` never occurs.  It is what ``V(s, z)`` fits when ``z`` names the action."""
+    counts = np.zeros((data.n_states, data.n_actions))
+    sums = np.zeros_like(counts)
+    np.add.at(counts, (data.state, data.action), 1.0)
+    np.add.at(sums, (data.state, data.action), data.G)
+    return np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan), counts
+
+
+def one_step_improvement(Q: np.ndarray) -> np.ndarray:
+    """Eq. ``doc-one-step``: the greedy policy ``argmax_a Q^pi_b(s, a)`` as an ``(S, A)`` table.
+
+    NaN entries (actions the data never shows) are never chosen; a state with no
+    finite entry (never visited) gets the uniform policy.
+    """
+    Q = np.asarray(Q, dtype=float)
+    seen = np.isfinite(Q).any(1)
+    best = np.where(np.isfinite(Q), Q, -np.inf).argmax(1)
+    table = np.eye(Q.shape[1])[best]
+    return np.where(seen[:, None], table, 1.0 / Q.shape[1])
+
+
 # --------------------------------------------------------------- experiments
 def compare(env: str, seeds=(0, 1, 2), **overrides) -> dict[str, np.ndarray]:
     """RCSL and DoC on the same offline data, one dataset and one training run per seed.
 
     Returns arrays over seeds: ``rcsl_target`` (the highest return in the data),
-    ``rcsl_achieved``, ``doc_promise`` (``V(s0, z*)``), ``doc_achieved``, ``doc_mi``.
+    ``rcsl_achieved``, ``doc_promise`` (``V(s0, z*)``), ``doc_achieved``, ``doc_mi``;
+    and the one-step baselines of Eq. ``doc-one-step``: ``behaviour`` (the exact value
+    of the behaviour policy ``pi_b``), ``onestep_exact`` (the exact value of ``argmax_a
+    Q^pi_b`` with the exact ``Q^pi_b``), ``onestep_data`` (the same with the data's
+    Monte-Carlo estimate :func:`empirical_q`), ``optimal`` (the best policy's value) and
+    ``doc_agrees`` (the share of the visited states where DoC's most likely action is
+    the data's ``argmax_a Q-hat^pi_b``).
     ``overrides`` go to both configs where they apply (e.g. ``n_episodes``).
     """
     if len(seeds) == 0:
         raise ValueError("compare needs at least one seed")
     rc_fields = set(OfflineConfig.field_names())
-    out: dict[str, list[float]] = {k: [] for k in ("rcsl_target", "rcsl_achieved", "doc_promise",
-                                                   "doc_achieved", "doc_mi")}
+    out: dict[str, list[float]] = {k: [] for k in (
+        "rcsl_target", "rcsl_achieved", "doc_promise", "doc_achieved", "doc_mi", "behaviour",
+        "onestep_exact", "onestep_data", "optimal", "doc_agrees")}
     for seed in seeds:
         base = {"env": env, "seed": seed, "data_seed": seed, "progress": False}
         doc_cfg = DoCConfig.from_preset("laptop", **base, **overrides)
@@ -260,9 +314,20 @@ def compare(env: str, seeds=(0, 1, 2), **overrides) -> dict[str, np.ndarray]:
                                  if k in rc_fields and k not in ("steps", "lr")})
         data = make_dataset(doc_cfg)
         rc, doc = train_rcsl(rc_cfg, data), train_doc(doc_cfg, data)
+        world, steps = data
+        pi_b = behaviour_policy(world, doc_cfg)
+        q_hat, _ = empirical_q(steps)
+        visited = np.unique(steps.state)
+        best = (world.success.max() if isinstance(world, BernoulliBandit)
+                else world.policy_value(world.optimal_policy()))
+        agrees = doc.probs[visited].argmax(1) == np.nan_to_num(q_hat[visited], nan=-np.inf).argmax(1)
         for key, value in (("rcsl_target", rc.target), ("rcsl_achieved", rc.achieved),
                            ("doc_promise", doc.promise), ("doc_achieved", doc.achieved),
-                           ("doc_mi", doc.mi)):
+                           ("doc_mi", doc.mi), ("behaviour", policy_value(world, pi_b)),
+                           ("onestep_exact",
+                            policy_value(world, one_step_improvement(exact_q(world, pi_b)))),
+                           ("onestep_data", policy_value(world, one_step_improvement(q_hat))),
+                           ("optimal", float(best)), ("doc_agrees", float(agrees.mean()))):
             out[key].append(value)
     return {k: np.array(v) for k, v in out.items()}
 

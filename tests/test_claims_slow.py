@@ -618,7 +618,7 @@ CLAIMS = [
           lambda m: min(m["partial"][-1] - m["partial"][0], m["regret"][-1] - m["regret"][0]) - 0.3,
           "smaller 10->300 improvement - 0.3"),
     Claim("cpl_matches_partial_return", 4,
-          "CPL matches the partial-return pipeline of the same flexibility",
+          "CPL is level with the partial-return pipeline of the same flexibility on mean score",
           T + "test_regret_learning.py::test_cpl_matches_the_partial_return_pipeline_of_the_same_flexibility",
           cpl_pipelines,
           lambda m: {"CPL >= 0.65": m[CPL] >= 0.65, "CPL >= PR cell - 0.1": m[CPL] >= m[PR_CELL] - 0.1},

@@ -107,3 +107,29 @@ def test_bad_input_is_named():
         random_mdp(np.random.default_rng(0), size=3, n_pits=5, n_mud=5)
     with pytest.raises(ValueError, match="policy must be"):
         mdp.scaled_return(np.zeros(3, dtype=int))
+
+
+@pytest.mark.unit
+def test_noiseless_counterexample_layout():
+    # the solution of ch4-ex-noiseless: m = 3.5 and m = 4.5 give the same noiseless partial-return
+    # answers on every pair of segments of at most 3 steps, (n steps, u of them into mud) ...
+    import itertools
+
+    from minimal.core.tabular import value_iteration
+
+    segs = [(n, u) for n in range(1, 4) for u in range(n + 1)]
+
+    def answers(m):
+        return [np.sign((n2 + m * u2) - (n1 + m * u1))
+                for (n1, u1), (n2, u2) in itertools.product(segs, segs)]
+
+    assert len(segs) ** 2 == 81 and answers(3.5) == answers(4.5)
+    # ... but different optimal policies in the layout SoG / .o. / ... at gamma = 0.99 (right into
+    # the mud against down and around), and the same one at gamma = 0.9 (threshold 2.79)
+    first_move = {}
+    for gamma in (0.99, 0.9):
+        for m in (3.5, 4.5):
+            grid = make_mdp(["SoG", ".o.", "..."], [-1.0, 0.0, 0.0, -m], gamma=gamma)
+            vi = value_iteration(grid.P, grid.reward(), grid.gamma)
+            first_move[gamma, m] = "URDL"[vi.policy[grid.env.index[(0, 0)]]]
+    assert first_move == {(0.99, 3.5): "R", (0.99, 4.5): "D", (0.9, 3.5): "D", (0.9, 4.5): "D"}

@@ -182,18 +182,25 @@ class FrozenLake:
             raise ValueError("each row of the policy table must sum to 1")
         return pi
 
-    def policy_value(self, pi: np.ndarray) -> float:
-        """Exact expected return from the start state of the stationary policy ``pi[s, a]``.
+    def policy_q(self, pi: np.ndarray) -> np.ndarray:
+        """Exact ``Q^pi(s, a)`` with ``horizon`` steps to go, an ``(S, A)`` table.
 
         Finite-horizon policy evaluation: ``V_h(s) = sum_a pi(a|s) sum_s' P(s'|s,a)
-        [R(s,a,s') + V_{h-1}(s')]`` with ``V = 0`` at terminal states and ``V_0 = 0``.
+        [R(s,a,s') + V_{h-1}(s')]`` with ``V = 0`` at terminal states and ``V_0 = 0``;
+        the table returned is ``Q_H(s, a) = sum_s' P(s'|s,a) [R(s,a,s') + V_{H-1}(s')]``.
         """
         pi = self._check_policy(pi)
         V = np.zeros(self.n_states)
         for _ in range(self.horizon):
             Q = (self.P * (self.R + V[None, None, :])).sum(-1)  # (S, A)
             V = np.where(self.done, 0.0, (pi * Q).sum(-1))      # (S,)
-        return float(V[self.start])
+        return Q
+
+    def policy_value(self, pi: np.ndarray) -> float:
+        """Exact expected return from the start state of the stationary policy ``pi[s, a]``
+        (the start state is not terminal, so it is ``sum_a pi(a|s0) Q^pi(s0, a)``)."""
+        Q = self.policy_q(pi)
+        return float((np.asarray(pi, dtype=float)[self.start] * Q[self.start]).sum())
 
     def optimal_policy(self) -> np.ndarray:
         """Greedy policy of finite-horizon value iteration (deterministic, as a table)."""
