@@ -16,7 +16,9 @@ Reading order: :class:`DPTConfig` (presets and CLI), :class:`BanditTransformer`
 (the shared tiny GPT of :mod:`minimal.core.gpt` reading continuous (action, reward)
 inputs), :func:`sample_pretraining_batch`, :func:`sequence_loss`,
 :func:`train_dpt`, then the two deployments :func:`run_agent` and
-:func:`offline_choice`, and the experiments the notebook and tests share.
+:func:`offline_choice`, and the experiments the notebook and tests share, among them
+:func:`bayes_offline_comparison`, which measures DPT against the exact posterior
+P(a* = a | D) of the task prior (:func:`minimal.bandit_algorithms.best_arm_posterior`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minimal.bandit_algorithms import Trajectory, check_horizon, compare_baselines
+from minimal.bandit_algorithms import (
+    Trajectory,
+    best_arm_posterior,
+    check_horizon,
+    compare_baselines,
+    history_statistics,
+)
 from minimal.core.config import TrainConfig, param, run_cli
 from minimal.core.gpt import GPT, GPTConfig, check_heads_divide_width
 from minimal.core.seeding import seed_everything
@@ -219,14 +227,17 @@ class AgentRollout(Trajectory):
 
 @torch.no_grad()
 def run_agent(model: BanditTransformer, bandit: Bandit, horizon: int, seed: int = 0,
-              greedy: bool = False) -> AgentRollout:
+              greedy: bool = False, temperature: float = 1.0) -> AgentRollout:
     """Online deployment (eq. ``dpt-online``): the model acts on its own growing history.
 
     At step t the model reads the t-1 interactions so far and samples
-    a_t ~ softmax(logits) (``greedy=True`` takes the argmax instead).
+    a_t ~ softmax(logits / temperature) (``greedy=True`` takes the argmax instead;
+    ``temperature`` > 1 flattens every decision, the control for steering).
     Rewards come from ``bandit``; all randomness from ``seed``.
     """
     check_horizon(horizon)
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     if horizon > model.max_history:
         raise ValueError(f"horizon {horizon} exceeds the model's context of "
                          f"{model.max_history} interactions")
@@ -242,7 +253,7 @@ def run_agent(model: BanditTransformer, bandit: Bandit, horizon: int, seed: int 
     probs = torch.zeros(N, horizon, model.n_arms)
     for t in range(horizon):
         logits = model(actions[:, :t], rewards[:, :t])[:, -1].float()  # (N, K) after t steps
-        p = F.softmax(logits, -1)  # (N, K)
+        p = F.softmax(logits / temperature, -1)  # (N, K)
         a = p.argmax(-1) if greedy else torch.multinomial(p, 1, generator=gen).squeeze(1)
         r = bandit.pull(a.numpy(), rng)  # (N,)
         actions[:, t], rewards[:, t], probs[:, t] = a, torch.from_numpy(r).float(), p
@@ -259,10 +270,18 @@ def offline_choice(model: BanditTransformer, actions: np.ndarray,
     return logits.argmax(-1).numpy()
 
 
+@torch.no_grad()
+def predicted_best_arm(model: BanditTransformer, actions: np.ndarray,
+                       rewards: np.ndarray) -> np.ndarray:
+    """The model's distribution pi_theta(. | C) over the optimal arm after the whole dataset, (N, K)."""
+    logits = model(torch.as_tensor(actions, dtype=torch.long),
+                   torch.as_tensor(rewards, dtype=torch.float32))[:, -1]  # (N, K)
+    return F.softmax(logits.float(), -1).numpy().astype(float)
+
+
 def empirical_mean_choice(actions: np.ndarray, rewards: np.ndarray, n_arms: int) -> np.ndarray:
     """The arm with the best empirical mean among the arms in the dataset, (N,)."""
-    counts = np.stack([(actions == a).sum(1) for a in range(n_arms)], 1)  # (N, K)
-    sums = np.stack([np.where(actions == a, rewards, 0).sum(1) for a in range(n_arms)], 1)
+    counts, sums = history_statistics(actions, rewards, n_arms)  # (N, K) each
     mean = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)  # (N, K)
     return mean.argmax(1)
 
@@ -294,16 +313,76 @@ def offline_comparison(agent: TrainedAgent, sizes=(5, 10, 20, 40), n_runs: int =
     if max(sizes) > agent.model.max_history:
         raise ValueError(f"dataset sizes {sizes} exceed the model's context "
                          f"{agent.model.max_history}")
-    gen = torch.Generator().manual_seed(seed)
     out = {"sizes": list(sizes), "DPT": [], "empirical mean": []}
-    for n in sizes:
-        data_cfg = cfg.replace(batch_size=n_runs, horizon=n, progress=False)
-        actions, rewards, targets = sample_pretraining_batch(data_cfg, gen)
-        means_best = targets[:, 0].numpy()
+    for actions, rewards, means_best in offline_datasets(cfg, sizes, n_runs, seed):
         out["DPT"].append(float((offline_choice(agent.model, actions, rewards)
                                  == means_best).mean()))
         emp = empirical_mean_choice(actions.numpy(), rewards.numpy(), cfg.n_arms)
         out["empirical mean"].append(float((emp == means_best).mean()))
+    return out
+
+
+def offline_datasets(cfg: DPTConfig, sizes, n_runs: int, seed: int):
+    """The fixed offline datasets, one batch per size, from one generator seeded ``seed``.
+
+    Yields (actions (N, n), rewards (N, n), the optimal arm (N,)) per size; the same
+    seed gives the same datasets to :func:`offline_comparison` and
+    :func:`bayes_offline_comparison`.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    for n in sizes:
+        data_cfg = cfg.replace(batch_size=n_runs, horizon=n, progress=False)
+        actions, rewards, targets = sample_pretraining_batch(data_cfg, gen)
+        yield actions, rewards, targets[:, 0].numpy()
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Total-variation distance 0.5 sum_a |p_a - q_a| between rows of p and q (N, K), (N,)."""
+    return 0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(-1)
+
+
+def bayes_offline_comparison(agent: TrainedAgent, sizes=(5, 10, 20, 40), n_runs: int = 2000,
+                             seed: int = 200) -> dict:
+    """DPT's prediction against the exact posterior of the task prior, on fixed datasets.
+
+    For each size, on the datasets of :func:`offline_comparison` (same ``seed``):
+
+    * ``TV``: mean total variation between pi_theta(. | C) and the exact
+      P(a* = . | C) of eq. ``best-arm-posterior``;
+    * ``DPT`` and ``Bayes``: how often DPT's argmax and the exact posterior's argmax
+      (the Bayes-optimal choice) pick the optimal arm;
+    * ``ceiling`` (and its standard error ``ceiling_se``): E[max_a P(a* = a | C)],
+      the Bayes-optimal best-arm rate as an expectation over datasets, so without the
+      noise of which arm happened to be best;
+    * ``DPT expected``: E[P(a* = DPT's arm | C)], DPT's best-arm rate computed the same
+      way; it is at most ``ceiling`` on every dataset, so their difference measures what
+      DPT's choices lose against the Bayes-optimal ones, free of that noise;
+    * ``DPT absent`` and ``Bayes absent``: the fraction of datasets in which the
+      chosen arm was never pulled in the dataset.
+
+    ``dpt_probs`` and ``posterior`` keep the two distributions (N, K) per size.
+    """
+    cfg = agent.cfg
+    keys = ("TV", "DPT", "Bayes", "ceiling", "ceiling_se", "DPT expected", "DPT absent",
+            "Bayes absent", "dpt_probs", "posterior")
+    out = {"sizes": list(sizes), **{k: [] for k in keys}}
+    for actions, rewards, best in offline_datasets(cfg, sizes, n_runs, seed):
+        probs = predicted_best_arm(agent.model, actions, rewards)  # (N, K)
+        counts, sums = history_statistics(actions.numpy(), rewards.numpy(), cfg.n_arms)
+        post = best_arm_posterior(counts, sums, cfg.noise)  # (N, K)
+        rows = np.arange(len(best))
+        dpt_arm, bayes_arm = probs.argmax(1), post.argmax(1)
+        top = post.max(1)
+        out["TV"].append(float(total_variation(probs, post).mean()))
+        out["DPT"].append(float((dpt_arm == best).mean()))
+        out["Bayes"].append(float((bayes_arm == best).mean()))
+        out["ceiling"].append(float(top.mean()))
+        out["ceiling_se"].append(float(top.std() / np.sqrt(len(top))))
+        out["DPT expected"].append(float(post[rows, dpt_arm].mean()))
+        out["DPT absent"].append(float((counts[rows, dpt_arm] == 0).mean()))
+        out["Bayes absent"].append(float((counts[rows, bayes_arm] == 0).mean()))
+        out["dpt_probs"].append(probs)
+        out["posterior"].append(post)
     return out
 
 

@@ -10,10 +10,12 @@ from a typical state towards the uncertain ones,
 
     u = sum_i H_i (h_i - hbar) / sum_i H_i,     hbar = mean_i h_i.
 
-At test time beta * u is added to the output of that layer at every
-position (eq. ``east-steer``); beta = 0 is the unsteered agent.  Reading
-order: :func:`activations_and_entropy`, :func:`entropy_steering_vector`,
-:func:`steering`, :func:`steering_sweep`.
+At test time s * u is added to the output of that layer at every
+position (eq. ``east-steer``); s = 0 is the unsteered agent (the code calls it
+``scale``).  Reading order: :func:`activations_and_entropy`,
+:func:`entropy_steering_vector`, :func:`steering`, :func:`steering_sweep`, and the
+two controls: the same sweep along :func:`random_unit_directions`, and
+:func:`temperature_sweep`.
 """
 
 from __future__ import annotations
@@ -93,21 +95,50 @@ def steering_sweep(model: BanditTransformer, vector: torch.Tensor, layer: int, s
     number of distinct arms tried, and the regret at the horizon.  ``progress``
     shows a bar over the scales.
     """
-    out = {k: [] for k in ("scale", "entropy", "min_frac", "suffix_fail", "arms_tried",
-                           "regret")}
+    out = {k: [] for k in ("scale",) + METRICS}
     for scale in tqdm(scales, desc="steering scales", disable=not progress, leave=False):
         bandit = sample_bandits(n_runs, model.n_arms, np.random.default_rng(seed), "gaussian",
                                 noise)
         with steering(model, layer, vector, scale):
             roll = run_agent(model, bandit, horizon, seed=seed)
-        tried = np.mean([len(np.unique(row)) for row in roll.actions])
         out["scale"].append(float(scale))
-        out["entropy"].append(float(roll.entropy().mean()))
-        out["min_frac"].append(min_fraction(roll))
-        out["suffix_fail"].append(suffix_failure_frequency(roll, horizon // 2))
-        out["arms_tried"].append(float(tried))
-        out["regret"].append(float(roll.cumulative_regret()[:, -1].mean()))
+        _append_metrics(out, roll, horizon)
     return out
+
+
+def temperature_sweep(model: BanditTransformer, temperatures, horizon: int, n_runs: int = 300,
+                      seed: int = 400, noise: float = 0.3) -> dict[str, list[float]]:
+    """The control for steering: sample from softmax(logits / T), unsteered, for each T.
+
+    Same test bandits and metrics as :func:`steering_sweep` with the same ``seed``;
+    T = 1 is the unsteered agent.
+    """
+    out = {k: [] for k in ("temperature",) + METRICS}
+    for T in temperatures:
+        bandit = sample_bandits(n_runs, model.n_arms, np.random.default_rng(seed), "gaussian",
+                                noise)
+        roll = run_agent(model, bandit, horizon, seed=seed, temperature=T)
+        out["temperature"].append(float(T))
+        _append_metrics(out, roll, horizon)
+    return out
+
+
+def random_unit_directions(n: int, dim: int, seed: int = 0) -> list[torch.Tensor]:
+    """``n`` directions drawn uniformly on the unit sphere of R^dim: the control for u/|u|."""
+    g = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
+    return [v / v.norm() for v in g]
+
+
+METRICS = ("entropy", "min_frac", "suffix_fail", "arms_tried", "regret")
+
+
+def _append_metrics(out: dict, roll, horizon: int) -> None:
+    """Mean action entropy (nats), MinFrac, SuffFailFreq(H/2), arms tried and regret(H)."""
+    out["entropy"].append(float(roll.entropy().mean()))
+    out["min_frac"].append(min_fraction(roll))
+    out["suffix_fail"].append(suffix_failure_frequency(roll, horizon // 2))
+    out["arms_tried"].append(float(np.mean([len(np.unique(row)) for row in roll.actions])))
+    out["regret"].append(float(roll.cumulative_regret()[:, -1].mean()))
 
 
 if __name__ == "__main__":
