@@ -23,7 +23,8 @@ PACKAGE = Path(minimal.__file__).resolve().parent
 CHAPTER = {
     "policy_gradient": 1, "token_mdp": 1, "char_lm": 1,
     "sft": 2, "grpo": 2, "prompt_curriculum": 2,
-    "reward_model": 3, "dpo": 3, "rlhf_ppo": 3, "preference_bandit": 3, "delta_learning": 3, "directional_stimulus": 3,
+    "reward_model": 3, "dpo": 3, "rlhf_ppo": 3, "preference_bandit": 3, "delta_learning": 3,
+    "directional_stimulus": 3,
     "preferences": 4, "reward_learning": 4, "cpl": 4,
     "icl_training": 5, "hierarchical_bayes": 5, "rational_choice": 5,
     "bandit_algorithms": 6, "dpt": 6, "algorithm_distillation": 6, "steering": 6,
