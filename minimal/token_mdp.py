@@ -31,7 +31,7 @@ import gymnasium as gym
 import torch
 
 from minimal.core.gpt import GPT
-from minimal.core.rl import kl_k1, kl_k3
+from minimal.core.rl import kl_k1, kl_k2, kl_k3
 from minimal.core.train import one_thread
 
 Verifier = Callable[[tuple[int, ...], tuple[int, ...]], float]
@@ -198,14 +198,6 @@ def sequence_kl(model: GPT, ref: GPT, prompt, responses) -> tuple[float, float, 
             reach = model.token_logprobs(ids)[0, P - 1:].sum().exp() if pre else torch.tensor(1.0)
             by_token_kl += float(reach * (log_pi.exp() * (log_pi - log_ref)).sum())
     return by_sequence, by_token_ratio, by_token_kl
-
-
-def kl_k2(logp_q: torch.Tensor, logp_p: torch.Tensor) -> torch.Tensor:
-    """k2 = (log p(y) - log q(y))^2 / 2 at samples y ~ q (eq. ``kl-estimators``).
-
-    Never negative and biased for KL(q || p); its mean is KL to second order in log rho.
-    """
-    return 0.5 * (logp_p - logp_q).pow(2)
 
 
 def kl_estimator_moments(q: torch.Tensor, p: torch.Tensor) -> dict[str, tuple[float, float]]:

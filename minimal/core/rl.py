@@ -11,7 +11,9 @@ hand-computed case (``tests/test_equations.py``).  Read top to bottom:
 * :func:`clipped_surrogate`: PPO's pessimistic surrogate with clip range
   ``[1 - eps_low, 1 + eps_high]`` (chapter 1, eq. ``ppo-clip``; chapter 2, eq. ``grpo-loss``);
 * :func:`kl_k1` and :func:`kl_k3`: the two one-sample estimators of a KL divergence that
-  the trainers use (chapter 1, section "PPO"; chapter 2, eq. ``grpo-loss``).
+  the trainers use (chapter 1, section "PPO"; chapter 2, eq. ``grpo-loss``), and
+  :func:`kl_k2`, the third one that chapter 1 compares them with (eq. ``kl-estimators``;
+  :mod:`minimal.token_mdp` computes all three exactly).
 
 Who calls what: :mod:`minimal.policy_gradient` (CartPole) uses :func:`gae`,
 :func:`whiten`, :func:`clipped_surrogate` and :func:`kl_k3`; :mod:`minimal.rlhf_ppo`
@@ -94,6 +96,14 @@ def clip_active(ratio: torch.Tensor, adv: torch.Tensor, eps_low: float,
 def kl_k1(logp_q: torch.Tensor, logp_p: torch.Tensor) -> torch.Tensor:
     """k1 = log q(y) - log p(y) at samples y ~ q: unbiased for KL(q || p), but each term may be < 0."""
     return logp_q - logp_p
+
+
+def kl_k2(logp_q: torch.Tensor, logp_p: torch.Tensor) -> torch.Tensor:
+    """k2 = (log p(y) - log q(y))^2 / 2 at samples y ~ q (eq. ``kl-estimators``).
+
+    Never negative and biased for KL(q || p); its mean is KL to second order in log rho.
+    """
+    return 0.5 * (logp_p - logp_q).pow(2)
 
 
 def kl_k3(logp_q: torch.Tensor, logp_p: torch.Tensor) -> torch.Tensor:
