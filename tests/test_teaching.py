@@ -99,3 +99,65 @@ def test_every_glossary_term_is_used_in_a_chapter():
         acronym = re.search(r"\(([A-Z]{2,})\)", term)
         found = spelling(base).rstrip("s") in text or (acronym and spelling(acronym.group(1)) in text)
         assert found, f"the glossary defines {term!r} but no chapter uses it"
+
+
+# A widget is dead in the static site: its code is folded away (tag hide-input), a markdown
+# cell near it says that it needs a running kernel, and a static figure near it shows its
+# main cases.  "Near" is within three cells either side.
+WIDGET = re.compile(r"\bwidgets\.\w+\(|\binteract(?:ive)?\(")  # building one, not importing
+NEAR = 3
+
+
+def widget_problems(cells: list[dict]) -> list[str]:
+    """What each widget-building code cell of a notebook lacks, one line per gap."""
+    problems = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code" or not WIDGET.search("".join(cell["source"])):
+            continue
+        name = f"cell {i} ({cell.get('id')})"
+        near = [c for c in cells[max(0, i - NEAR):i + NEAR + 1] if c is not cell]
+        if "hide-input" not in cell.get("metadata", {}).get("tags", []):
+            problems.append(f"{name} builds a widget but is not tagged hide-input")
+        if not any(c["cell_type"] == "markdown"
+                   and "running kernel" in " ".join("".join(c["source"]).lower().split())
+                   for c in near):
+            problems.append(f"{name}: no markdown cell within {NEAR} cells says it needs a "
+                            "running kernel")
+        if not any(c["cell_type"] == "code"
+                   and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+                   for c in near):
+            problems.append(f"{name}: no static figure (image/png output) within {NEAR} cells")
+    return problems
+
+
+def test_every_widget_is_folded_and_has_a_kernel_note_and_a_static_figure():
+    notebooks = [p for p in sorted((ROOT / "chapters").rglob("*.ipynb"))
+                 if "_build" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+    widgets = problems = 0
+    report = []
+    for path in notebooks:
+        cells = json.loads(path.read_text())["cells"]
+        widgets += sum(c["cell_type"] == "code" and bool(WIDGET.search("".join(c["source"])))
+                       for c in cells)
+        found = widget_problems(cells)
+        problems += len(found)
+        report += [f"{path.relative_to(ROOT)}: {p}" for p in found]
+    assert widgets >= 9, f"expected the book's nine widgets, found {widgets}"
+    assert not problems, "\n".join(report)
+
+
+def test_the_widget_check_rejects_a_bare_widget():
+    def cell(kind, source, **extra):
+        return {"cell_type": kind, "source": source, "metadata": {}, **extra}
+
+    bare = cell("code", "widgets.interactive(draw, x=widgets.IntSlider(1))", outputs=[])
+    imported = cell("code", "import ipywidgets as widgets", outputs=[])
+    assert widget_problems([imported]) == []
+    assert len(widget_problems([imported, bare])) == 3
+    figure = cell("code", "plt.show()", outputs=[{"data": {"image/png": "..."}}])
+    note = cell("markdown", "It needs a running\nkernel (Colab or Jupyter).")
+    bare["metadata"]["tags"] = ["hide-input"]
+    assert widget_problems([note, bare, figure]) == []
+    far = [note, *[cell("markdown", "text")] * NEAR, bare, figure]
+    assert widget_problems(far) == [f"cell {NEAR + 1} (None): no markdown cell within {NEAR} "
+                                    "cells says it needs a running kernel"]
