@@ -102,10 +102,21 @@ def east_sweeps(students):
 
 
 def test_steering_raises_entropy_and_exploration_with_its_scale(east_sweeps):
+    """Entropy rises with the scale s = 0, 4, 16 and MinFrac with s = 4 on every seed; at
+    s = 16, MinFrac rises on the mean over seeds, not on every seed.
+
+    Measured by tests/test_claims_slow.py: the per-seed rise of MinFrac at s = 16 held on 8/10
+    seeds 0-9 and 7/10 held-out seeds (on those the push overshoots: entropy still rises, but
+    the pulls concentrate again), while MinFrac(4) > MinFrac(0) + 0.01 held on every seed of
+    both ranges (smallest rise 0.021).
+    """
+    frac16 = []
     for seed, (_, sweep) in east_sweeps.items():
         ent, frac = sweep["entropy"], sweep["min_frac"]
-        assert ent[0] + 0.1 < ent[1] < ent[2] - 0.2, (seed, sweep)
-        assert frac[2] > frac[0] + 0.04, (seed, sweep)
+        assert ent[0] + 0.1 < ent[1] < ent[2], (seed, sweep)
+        assert frac[1] > frac[0] + 0.01, (seed, sweep)
+        frac16.append(frac[2] - frac[0])
+    assert np.mean(frac16) > 0.02, frac16
 
 
 def test_random_directions_and_temperature_raise_entropy_too(students, east_sweeps):
