@@ -14,6 +14,7 @@ chapter below; every module's docstring lists the equation labels it implements.
 
 ``minimal.worlds``: environments, tasks and datasets; nothing in here learns
     ``gridworld`` (ch. 1, 4), ``addition`` (ch. 2: prompts, verifier, pass@k),
+    ``scratchpad`` (ch. 2: addition worked out in writing, variable-length responses),
     ``letters`` (ch. 3: gold reward, raters, pi_ref, preference pairs), ``icl_tasks``
     (ch. 5: the urns and their exact Bayesian predictors), ``bandits`` (ch. 6),
     ``offline_envs`` (ch. 7: the lucky bandit and slippery FrozenLake, with offline data).

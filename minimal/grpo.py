@@ -27,12 +27,25 @@ forks (:data:`RECIPES`)::
     python -m minimal.grpo                                       # GRPO, ~20 s
     python -m minimal.grpo --set adv_norm=batch loss_agg=token   # Lite PPO
     python -m minimal.grpo --preset gpu                          # bigger, bf16
+    python -m minimal.grpo --set task=scratchpad digits=3        # the written-scratchpad task
+
+Beyond the Tricks-or-Traps switches, :data:`MORE_RECIPES` holds three published recipes, each a
+config of switches implemented once: Dr. GRPO (``adv_norm="none"``, ``loss_agg="constant"``:
+no standard-deviation scaling and no per-response length normalisation), RLOO
+(``adv_norm="rloo"``: eq. ``rloo-advantage``, :func:`minimal.core.rl.leave_one_out_advantages`)
+and a DAPO-style recipe (clip-higher, token-level aggregation, overlong filtering and
+``dynamic_sampling``, which keeps only groups whose rewards differ, drawing more prompts to
+refill the batch).  ``soft_overlong`` adds DAPO's soft overlong punishment
+(:func:`minimal.core.rl.soft_overlong_penalty`) to the reward.  ``task`` chooses the world:
+``addition`` or ``scratchpad`` (:mod:`minimal.worlds.scratchpad`: tens of tokens per response,
+lengths that vary with the level and across samples, a budget that truncates).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import torch
@@ -40,9 +53,17 @@ import torch
 from minimal.core import distributed
 from minimal.core.config import TrainConfig, param, run_cli
 from minimal.core.gpt import GPT
-from minimal.core.rl import clip_active, clipped_surrogate, group_advantages, kl_k1, kl_k3
+from minimal.core.rl import (
+    clip_active,
+    clipped_surrogate,
+    group_advantages,
+    kl_k1,
+    kl_k3,
+    leave_one_out_advantages,
+    soft_overlong_penalty,
+)
 from minimal.core.train import EveryK, History, one_thread, resolve_device, train
-from minimal.sft import SFTConfig, train_sft
+from minimal.sft import TASKS, SFTConfig, train_sft, world
 from minimal.worlds.addition import (
     Problems,
     accuracy,
@@ -70,6 +91,8 @@ class GRPOConfig(TrainConfig):
     """
 
     digits: int = param(2, "operand width d of the addition task (1 to 6)", ge=1, le=6)
+    task: str = param("addition", "'addition' (answer only) or 'scratchpad' (written columns, "
+                      "then the answer: minimal.worlds.scratchpad)", choices=TASKS)
     sft_steps: int = param(450, "SFT warm-up steps when no start model is given", gt=0)
     steps: int = TrainConfig.redefault("steps", 300, doc="optimizer updates of RL")
     batch_size: int = TrainConfig.redefault(
@@ -77,16 +100,23 @@ class GRPOConfig(TrainConfig):
     group_size: int = param(8, "samples per prompt G (4 to 64)", ge=2)
     updates_per_batch: int = param(2, "optimizer updates per rollout batch (1 = on-policy)", gt=0)
     adv_norm: str = param("group", "advantage scale: 'group' std (GRPO), 'batch' std "
-                          "(Lite PPO) or 'none' (REINFORCE, group baseline)",
-                          choices=("group", "batch", "none"))
+                          "(Lite PPO), 'none' (REINFORCE, group baseline; Dr. GRPO) or "
+                          "'rloo' (leave-one-out baseline, no scale)",
+                          choices=("group", "batch", "none", "rloo"))
     loss_agg: str = param("sequence", "average the loss per 'sequence' then over sequences "
-                          "(GRPO) or over all 'token's of the batch (Lite PPO, DAPO)",
-                          choices=("sequence", "token"))
+                          "(GRPO), over all 'token's of the batch (Lite PPO, DAPO), or sum "
+                          "tokens over a 'constant' responses x length limit (Dr. GRPO)",
+                          choices=("sequence", "token", "constant"))
     clip_eps_low: float = param(0.2, "ratio clip below 1 - clip_eps_low (0.1 to 0.3)", gt=0, lt=1)
     clip_eps_high: float = param(0.2, "ratio clip above 1 + clip_eps_high; > clip_eps_low is "
                              "clip-higher (0.2 to 0.3)", gt=0)
     beta: float = param(0.0, "weight of the k3 KL penalty to the SFT reference (0 to 0.1)", ge=0)
     overlong_filter: bool = param(False, "drop responses that hit the length limit from the loss")
+    soft_overlong: bool = param(False, "DAPO's soft overlong punishment: reward falls from 0 to "
+                                "-1 over the last fifth of the length limit (on a tight "
+                                "budget it also costs long right answers)")
+    dynamic_sampling: bool = param(False, "keep only groups whose rewards differ, drawing more "
+                                   "prompts (up to 4 rollouts) to refill the batch (DAPO)")
     temperature: float = param(1.0, "sampling temperature of rollouts", gt=0)
     format_coef: float = param(0.0, "reward for a well-formed answer, right or wrong (0 to 0.2)",
                                ge=0)
@@ -111,6 +141,10 @@ class GRPOConfig(TrainConfig):
 
     def check(self) -> None:
         super().check()
+        if self.task != "addition" and type(self) is not GRPOConfig:
+            # the prompt curriculum (a subclass) still draws and scores addition prompts
+            self.fail(f"task = {self.task!r} is wired into train_grpo only; "
+                      f"{type(self).__name__} runs task = 'addition'")
         if self.updates_per_batch > self.steps:
             self.fail(f"updates_per_batch = {self.updates_per_batch} exceeds steps = {self.steps}")
         if self.ckpt_dir and self.ckpt_every % self.updates_per_batch:
@@ -124,7 +158,7 @@ class GRPOConfig(TrainConfig):
         With checkpoints on, the warm-up checkpoints into ``ckpt_dir/sft`` and resumes with
         the RL run, so a killed run does not redo a finished warm-up.
         """
-        return self.stage_config(SFTConfig, "sft", shared=("digits",),
+        return self.stage_config(SFTConfig, "sft", shared=("digits", "task"),
                                  preset="gpu" if self.digits >= 5 else "laptop",
                                  steps=self.sft_steps, warmup_steps=min(10, self.sft_steps))
 
@@ -141,6 +175,26 @@ RECIPES: dict[str, dict[str, Any]] = {
     "REINFORCE (group baseline)": {"adv_norm": "none", "loss_agg": "sequence",
                                    "updates_per_batch": 1},
 }
+
+#: Three published recipes, configs of the same switches (issue 22).  Kept apart from
+#: :data:`RECIPES` while chapter 2 runs plain addition, whose notebook prints RECIPES; the
+#: session that moves the chapter to the scratchpad task merges them into it.
+MORE_RECIPES: dict[str, dict[str, Any]] = {
+    # Dr. GRPO (Liu et al., 2025): the group baseline without 1/std, and the token sum over a
+    # constant (responses x length limit) instead of each response's own length
+    "Dr. GRPO": {"adv_norm": "none", "loss_agg": "constant"},
+    # RLOO (Ahmadian et al., 2024): leave-one-out baseline (eq. rloo-advantage), on-policy
+    "RLOO": {"adv_norm": "rloo", "loss_agg": "sequence", "updates_per_batch": 1},
+    # DAPO-style (Yu et al., 2025): clip-higher, token-level loss, overlong filtering and
+    # dynamic sampling of informative groups
+    "DAPO": {"adv_norm": "group", "loss_agg": "token", "clip_eps_high": 0.28,
+             "overlong_filter": True, "dynamic_sampling": True},
+}
+
+#: Rollouts drawn at most per batch under ``dynamic_sampling`` (the first one included).
+DYNAMIC_SAMPLING_ROUNDS = 4
+#: Share of the response budget over which ``soft_overlong`` lowers the reward (DAPO: 4k of 20k).
+OVERLONG_BUFFER = 0.2
 
 
 # ---------------------------------------------------------------------- rollouts
@@ -168,16 +222,33 @@ class RolloutBatch:
                             pick(self.logp_old), pick(self.logp_ref), success, stats)
 
 
+def task_world(task: str):
+    """The functions of the world ``task``: this module's addition imports, or the scratchpad's."""
+    if task == "addition":  # the names imported above (tests may replace them)
+        return SimpleNamespace(sample=sample, reward=reward, verify=verify,
+                               response_mask=response_mask, sample_problems=sample_problems,
+                               held_out=held_out, accuracy=accuracy, pass_at_k=pass_at_k)
+    return world(task)
+
+
 @torch.no_grad()
 def rollout(policy: GPT, reference: GPT | None, problems: Problems, cfg: GRPOConfig,
             gen: torch.Generator) -> RolloutBatch:
     """Sample ``group_size`` responses per prompt, score them, compute advantages."""
     B, G = len(problems), cfg.group_size
+    w = task_world(cfg.task)
     rep = problems[torch.arange(B).repeat_interleave(G)]  # each prompt G times, (N,)
-    responses = sample(policy, rep.prompts, cfg.digits, gen, cfg.temperature)  # (N, L)
-    r = reward(responses, rep, cfg.format_coef, cfg.length_coef)  # (N,)
-    adv = group_advantages(r.view(B, G), cfg.adv_norm).view(-1)  # (N,)
-    mask, truncated = response_mask(responses)  # (N, L), (N,)
+    responses = w.sample(policy, rep.prompts, cfg.digits, gen, cfg.temperature)  # (N, L)
+    r = w.reward(responses, rep, cfg.format_coef, cfg.length_coef)  # (N,)
+    mask, truncated = w.response_mask(responses)  # (N, L), (N,)
+    lengths = mask.sum(1)  # (N,) response tokens, the end token included
+    if cfg.soft_overlong:
+        L = responses.size(1)
+        r = r + soft_overlong_penalty(lengths, L, max(1, round(OVERLONG_BUFFER * L)))
+    if cfg.adv_norm == "rloo":
+        adv = leave_one_out_advantages(r.view(B, G)).view(-1)  # (N,) eq. rloo-advantage
+    else:
+        adv = group_advantages(r.view(B, G), cfg.adv_norm).view(-1)  # (N,)
     if cfg.overlong_filter:
         mask = mask & ~truncated.unsqueeze(1)
     device = next(policy.parameters()).device
@@ -185,9 +256,10 @@ def rollout(policy: GPT, reference: GPT | None, problems: Problems, cfg: GRPOCon
     P = rep.prompts.size(1)
     logp_old = policy.token_logprobs(tokens)[:, P - 1:]  # (N, L)
     logp_ref = reference.token_logprobs(tokens)[:, P - 1:] if reference is not None else None
-    correct = verify(responses, rep).view(B, G)
+    correct = w.verify(responses, rep).view(B, G)
     stats = {"reward": r.mean().item(), "accuracy": correct.mean().item(),
-             "length": response_mask(responses)[0].sum(1).float().mean().item(),
+             "length": w.response_mask(responses)[0].sum(1).float().mean().item(),
+             "length_std": lengths.float().std().item(),  # spread over the N responses
              "overlong": truncated.float().mean().item(),
              # share of prompts whose G samples disagree: only these carry gradient
              "informative": (correct.std(1) > 0).float().mean().item(),
@@ -212,6 +284,9 @@ def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
     n_tokens = distributed.mean_count(m.sum().clamp(min=1))
     if cfg.loss_agg == "token":
         loss = (per_token * m).sum() / n_tokens
+    elif cfg.loss_agg == "constant":  # Dr. GRPO: token sum / (responses x length limit)
+        N, L = m.shape
+        loss = (per_token * m).sum() / (distributed.mean_count(m.new_tensor(float(N))) * L)
     else:
         n_tok = m.sum(1)  # (N,)
         kept = n_tok > 0
@@ -258,7 +333,8 @@ class Sampler(EveryK):
 
     def evaluate(self, step: int) -> None:
         self.eval_steps.append(step)
-        self.eval_accuracy.append(accuracy(self.policy, self.test, self.cfg.digits, seed=1))
+        acc = task_world(self.cfg.task).accuracy
+        self.eval_accuracy.append(acc(self.policy, self.test, self.cfg.digits, seed=1))
 
     def state_dict(self) -> dict:
         """What a checkpoint needs to resume: counters and evaluations (checkpoints fall
@@ -273,9 +349,46 @@ class Sampler(EveryK):
 
     def make_batch(self, gen: torch.Generator) -> RolloutBatch:
         """``batch_size`` uniform prompts, ``group_size`` responses each."""
-        problems = sample_problems(self.cfg.batch_size, self.cfg.digits, gen=gen)
+        if self.cfg.dynamic_sampling:
+            return self.dynamic_batch(gen)
+        draw = task_world(self.cfg.task).sample_problems
+        problems = draw(self.cfg.batch_size, self.cfg.digits, gen=gen)
         self.samples += len(problems) * self.cfg.group_size
         return rollout(self.policy, self.reference, problems, self.cfg, gen)
+
+    def dynamic_batch(self, gen: torch.Generator) -> RolloutBatch:
+        """DAPO's dynamic sampling: roll out ``batch_size`` fresh prompts at a time and keep
+        only the groups whose rewards differ (the others have zero advantage), until
+        ``batch_size`` groups are kept or :data:`DYNAMIC_SAMPLING_ROUNDS` rollouts are drawn.
+
+        Every generated response counts in ``samples``.  The batch's stats are those of the
+        first rollout (the policy on uniform prompts), plus ``kept_groups``: the share of
+        ``batch_size`` filled by informative groups.  With no informative group at all the
+        first rollout is returned as it is (its advantages are all zero).
+        """
+        cfg, draw = self.cfg, task_world(self.cfg.task).sample_problems
+        kept: list[RolloutBatch] = []
+        n_kept, first = 0, None
+        for _ in range(DYNAMIC_SAMPLING_ROUNDS):
+            problems = draw(cfg.batch_size, cfg.digits, gen=gen)
+            self.samples += len(problems) * cfg.group_size
+            batch = rollout(self.policy, self.reference, problems, cfg, gen)
+            first = batch if first is None else first
+            r = batch.adv.view(-1, cfg.group_size)  # zero rows exactly where rewards are equal
+            idx = torch.nonzero(r.abs().amax(1).cpu() > 0).view(-1)[: cfg.batch_size - n_kept]
+            if len(idx):
+                kept.append(batch.groups(idx, cfg.group_size))
+                n_kept += len(idx)
+            if n_kept == cfg.batch_size:
+                break
+        if not kept:
+            return RolloutBatch(first.tokens, first.mask, first.adv, first.logp_old,
+                                first.logp_ref, first.success, {**first.stats, "kept_groups": 0.0})
+        cat = lambda name: None if getattr(kept[0], name) is None else torch.cat(  # noqa: E731
+            [getattr(b, name) for b in kept])
+        return RolloutBatch(cat("tokens"), cat("mask"), cat("adv"), cat("logp_old"),
+                            cat("logp_ref"), cat("success"),
+                            {**first.stats, "kept_groups": n_kept / cfg.batch_size})
 
 
 def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) -> GRPOResult:
@@ -291,7 +404,7 @@ def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) 
     reference = copy.deepcopy(start).eval() if cfg.beta > 0 else None
     if reference is not None:
         reference.requires_grad_(False)
-    test = held_out(cfg.eval_size, cfg.digits)
+    test = task_world(cfg.task).held_out(cfg.eval_size, cfg.digits)
     sampler = make_sampler(policy, reference, cfg, test)
 
     def loss_fn(model, batch):
@@ -312,7 +425,7 @@ def train_grpo(cfg: GRPOConfig, start: GPT | None = None, make_sampler=Sampler) 
 # ------------------------------------------------------------------ evaluation
 @torch.no_grad()
 def decoding_report(model: GPT, problems: Problems, digits: int, temperatures=(1.0, 0.5, 0.0),
-                    ks=(1, 8), n: int = 8, seed: int = 0) -> dict[str, dict]:
+                    ks=(1, 8), n: int = 8, seed: int = 0, task: str = "addition") -> dict[str, dict]:
     """Held-out success of one model under several decodings, to compare SFT and RL fairly.
 
     Returns ``{"pass@1": {T: rate}, "pass@k": {level: {k: rate}}}``.  ``pass@1`` is the
@@ -320,12 +433,14 @@ def decoding_report(model: GPT, problems: Problems, digits: int, temperatures=(1
     greedy decoding for ``T = 0`` (one answer per problem), otherwise the mean over ``n``
     samples per problem.  ``pass@k`` is :func:`minimal.worlds.addition.pass_at_k` at
     temperature 1 on the problems of each difficulty level, from ``n >= max(ks)`` samples.
+    ``task`` names the world the problems come from (``addition`` or ``scratchpad``).
     """
+    w = task_world(task)
     rep = problems[torch.arange(len(problems)).repeat_interleave(n)]  # each problem n times
-    pass1 = {T: accuracy(model, problems if T == 0 else rep, digits, seed=seed, temperature=T)
+    pass1 = {T: w.accuracy(model, problems if T == 0 else rep, digits, seed=seed, temperature=T)
              for T in temperatures}
     levels = problems.level.unique().tolist()
-    by_level = {lv: pass_at_k(model, problems[problems.level == lv], digits, ks, n, seed)
+    by_level = {lv: w.pass_at_k(model, problems[problems.level == lv], digits, ks, n, seed)
                 for lv in levels}
     return {"pass@1": pass1, "pass@k": by_level}
 

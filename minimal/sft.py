@@ -6,6 +6,10 @@ reinforcement learning starts from a policy that sometimes succeeds::
 
     python -m minimal.sft                  # SFT warm-up, ~5 s on a laptop
     python -m minimal.sft --preset gpu     # bigger model and data, bf16
+    python -m minimal.sft --set task=scratchpad digits=3   # the written-scratchpad task
+
+``task`` picks the world: ``addition`` (:mod:`minimal.worlds.addition`, the default) or
+``scratchpad`` (:mod:`minimal.worlds.scratchpad`, same interface, tens of tokens per answer).
 """
 
 from __future__ import annotations
@@ -29,6 +33,21 @@ from minimal.worlds.addition import (
     sample_problems,
 )
 
+#: the task a config names -> the module that implements it (same interface)
+TASKS = ("addition", "scratchpad")
+
+
+def world(task: str):
+    """The task module of ``task``: :mod:`minimal.worlds.addition` or
+    :mod:`minimal.worlds.scratchpad`."""
+    if task == "scratchpad":
+        from minimal.worlds import scratchpad
+        return scratchpad
+    if task != "addition":
+        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+    from minimal.worlds import addition
+    return addition
+
 
 @dataclass
 class SFTConfig(TrainConfig):
@@ -43,6 +62,8 @@ class SFTConfig(TrainConfig):
     """
 
     digits: int = param(2, "operand width d; levels 1..d are mixed (1 to 6)", ge=1, le=6)
+    task: str = param("addition", "'addition' (answer only) or 'scratchpad' (written columns, "
+                      "then the answer)", choices=TASKS)
     steps: int = TrainConfig.redefault(
         "steps", 450, doc="optimizer steps; few on purpose, for weak accuracy")
     batch_size: int = TrainConfig.redefault("batch_size", 64, doc="problems per step")
@@ -68,9 +89,13 @@ class SFTConfig(TrainConfig):
 
 def make_model(cfg: SFTConfig) -> GPT:
     """The shared tiny GPT, sized to hold a prompt and its longest response."""
-    block = prompt_len(cfg.digits) + response_len(cfg.digits)
+    if cfg.task == "addition":
+        block, vocab = prompt_len(cfg.digits) + response_len(cfg.digits), TOKENIZER.vocab_size
+    else:
+        w = world(cfg.task)
+        block, vocab = w.prompt_len(cfg.digits) + w.response_len(cfg.digits), w.TOKENIZER.vocab_size
     torch.manual_seed(cfg.seed)
-    return GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=block,
+    return GPT(GPTConfig(vocab_size=vocab, block_size=block,
                          n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd))
 
 
@@ -98,13 +123,18 @@ class SFTResult:
 def train_sft(cfg: SFTConfig) -> SFTResult:
     """Train a fresh tiny GPT on correct answers; report held-out pass@1."""
     model = make_model(cfg)
+    if cfg.task == "addition":
+        draw, held, acc_of = sample_problems, held_out, accuracy
+    else:
+        w = world(cfg.task)
+        draw, held, acc_of = w.sample_problems, w.held_out, w.accuracy
     with one_thread():
         history = train(model, cfg,
-                        lambda gen: sample_problems(cfg.batch_size, cfg.digits, gen=gen),
+                        lambda gen: draw(cfg.batch_size, cfg.digits, gen=gen),
                         sft_loss, desc="SFT")
-        test = held_out(cfg.eval_size, cfg.digits)
-        acc = accuracy(model, test, cfg.digits, seed=cfg.seed)
-        greedy = accuracy(model, test, cfg.digits, temperature=0.0)
+        test = held(cfg.eval_size, cfg.digits)
+        acc = acc_of(model, test, cfg.digits, seed=cfg.seed)
+        greedy = acc_of(model, test, cfg.digits, temperature=0.0)
     return SFTResult(model, history, acc, greedy, cfg)
 
 

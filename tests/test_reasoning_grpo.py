@@ -345,3 +345,110 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(trainer, tmp_path, mo
 def test_checkpoints_must_fall_between_rollouts():
     with pytest.raises(ConfigError, match="ckpt_every = 3 is not a multiple of updates_per_batch = 2"):
         GRPOConfig(ckpt_dir="x", ckpt_every=3, updates_per_batch=2)
+
+
+# ------------------------------------------- the recipes added for issue 22 (Dr. GRPO, RLOO, DAPO)
+@pytest.mark.unit
+def test_existing_recipes_and_defaults_are_unchanged():
+    """The seven Tricks-or-Traps recipes, pinned; the new switches default to off; the three
+    published recipes (Dr. GRPO, RLOO, DAPO) live apart, in MORE_RECIPES."""
+    assert RECIPES == {
+        "GRPO": {"adv_norm": "group", "loss_agg": "sequence"},
+        "Lite PPO": {"adv_norm": "batch", "loss_agg": "token"},
+        "GRPO + batch std": {"adv_norm": "batch", "loss_agg": "sequence"},
+        "GRPO + token-level": {"adv_norm": "group", "loss_agg": "token"},
+        "GRPO + clip-higher": {"adv_norm": "group", "loss_agg": "sequence", "clip_eps_high": 0.28},
+        "GRPO + overlong filter": {"adv_norm": "group", "loss_agg": "sequence",
+                                   "overlong_filter": True},
+        "REINFORCE (group baseline)": {"adv_norm": "none", "loss_agg": "sequence",
+                                       "updates_per_batch": 1}}
+    cfg = GRPOConfig()
+    assert (cfg.task, cfg.soft_overlong, cfg.dynamic_sampling) == ("addition", False, False)
+    assert SFTConfig().task == "addition" and cfg.sft_config().task == "addition"
+    assert grpo.MORE_RECIPES["Dr. GRPO"] == {"adv_norm": "none", "loss_agg": "constant"}
+    assert grpo.MORE_RECIPES["RLOO"] == {"adv_norm": "rloo", "loss_agg": "sequence",
+                                         "updates_per_batch": 1}
+    assert grpo.MORE_RECIPES["DAPO"] == {"adv_norm": "group", "loss_agg": "token",
+                                         "clip_eps_high": 0.28, "overlong_filter": True,
+                                         "dynamic_sampling": True}
+
+
+@pytest.mark.unit
+def test_dr_grpo_aggregation_divides_by_a_constant_not_by_each_length():
+    """Dr. GRPO: sum of the masked per-token losses / (responses N x length limit L)."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
+                          n_embd=8))
+    prompt = [TOKENIZER.stoi[c] for c in "01+02="]
+    tokens = torch.tensor([prompt + [TOKENIZER.stoi[c] for c in "3$$$"],
+                           prompt + [TOKENIZER.stoi[c] for c in "123$"]])
+    mask, _ = response_mask(tokens[:, 6:])  # lengths 2 and 4, limit L = 4
+    with torch.no_grad():
+        logp_old = model.token_logprobs(tokens)[:, 5:]  # ratio = 1: per-token loss = -A
+    batch = RolloutBatch(tokens, mask, torch.tensor([1.0, -1.0]), logp_old, None,
+                         torch.tensor([0.5]), {})
+    const, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="constant"))
+    assert const.item() == pytest.approx((-2 + 4) / (2 * 4), abs=1e-6)  # not (-1 + 1) / 2
+    batch.adv = torch.tensor([-1.0, -1.0])  # two failures: 6 tokens over 2 x 4
+    const, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="constant"))
+    assert const.item() == pytest.approx(6 / 8, abs=1e-6)
+
+
+@pytest.mark.unit
+def test_rloo_recipe_uses_the_leave_one_out_advantage(monkeypatch):
+    p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
+    ones = torch.full_like(p.targets[0], TOKENIZER.stoi["1"])
+    responses = torch.stack([p.targets[0], ones, ones, ones, p.targets[1], p.targets[1], ones,
+                             ones])  # rewards 1 0 0 0 | 1 1 0 0
+    monkeypatch.setattr(grpo, "sample", lambda *args, **kwargs: responses)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
+                          n_embd=8))
+    cfg = GRPOConfig(digits=3, group_size=4, **grpo.MORE_RECIPES["RLOO"])
+    batch = grpo.rollout(model, None, p, cfg, torch.Generator().manual_seed(0))
+    assert batch.adv.tolist() == pytest.approx([1, -1 / 3, -1 / 3, -1 / 3, 2 / 3, 2 / 3, -2 / 3,
+                                                -2 / 3])
+    assert batch.stats["length_std"] == pytest.approx(responses.new_tensor(
+        [3, 6, 6, 6, 4, 4, 6, 6]).float().std().item())  # "86$", "001$", cut at 6
+
+
+@pytest.mark.unit
+def test_dynamic_sampling_keeps_only_groups_whose_rewards_differ(monkeypatch):
+    """Each rollout of 2 prompts x 2 samples has one informative group; two rollouts fill it."""
+    p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
+    ones = torch.full_like(p.targets[0], TOKENIZER.stoi["1"])
+    responses = torch.stack([p.targets[0], ones, ones, ones])  # group 0 differs, group 1 does not
+    monkeypatch.setattr(grpo, "sample", lambda *args, **kwargs: responses)
+    monkeypatch.setattr(grpo, "sample_problems", lambda n, digits, gen=None: p)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
+                          n_embd=8))
+    cfg = GRPOConfig(digits=3, batch_size=2, group_size=2, **grpo.MORE_RECIPES["DAPO"])
+    sampler = grpo.Sampler(model, None, cfg, p)
+    batch = sampler.make_batch(torch.Generator().manual_seed(0))
+    assert sampler.samples == 2 * 4  # two rollouts were drawn
+    assert len(batch.adv) == 4 and batch.stats["kept_groups"] == 1.0
+    assert (batch.adv.view(2, 2).abs().amax(1) > 0).all()  # only informative groups
+    assert batch.success.tolist() == [0.5, 0.5]
+    # never informative: four rollouts, then the first one as it is (zero advantages)
+    monkeypatch.setattr(grpo, "sample", lambda *args, **kwargs: torch.stack([ones] * 4))
+    sampler = grpo.Sampler(model, None, cfg, p)
+    batch = sampler.make_batch(torch.Generator().manual_seed(0))
+    assert sampler.samples == grpo.DYNAMIC_SAMPLING_ROUNDS * 4
+    assert batch.stats["kept_groups"] == 0.0 and torch.equal(batch.adv, torch.zeros(4))
+
+
+@pytest.mark.unit
+def test_soft_overlong_penalty_enters_the_reward_of_a_rollout(monkeypatch):
+    """Budget L = 6 (3 digits), buffer round(0.2 L) = 1: only a response of L tokens pays -1."""
+    p = encode_problems(torch.tensor([23, 99]), torch.tensor([45, 1]), digits=3)
+    ones = torch.full_like(p.targets[0], TOKENIZER.stoi["1"])  # truncated: 6 tokens, no "$"
+    responses = torch.stack([p.targets[0], ones, p.targets[1], p.targets[1]])
+    monkeypatch.setattr(grpo, "sample", lambda *args, **kwargs: responses)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
+                          n_embd=8))
+    stats = {f: grpo.rollout(model, None, p, GRPOConfig(digits=3, group_size=2, soft_overlong=f),
+                             torch.Generator().manual_seed(0)).stats for f in (False, True)}
+    assert stats[False]["reward"] == pytest.approx((1 + 0 + 1 + 1) / 4)
+    assert stats[True]["reward"] == pytest.approx((1 - 1 + 1 + 1) / 4)

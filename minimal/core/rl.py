@@ -8,6 +8,10 @@ hand-computed case (``tests/test_equations.py``).  Read top to bottom:
 * :func:`whiten`: advantages normalised to mean 0 and standard deviation 1 over a batch;
 * :func:`group_advantages`: reward minus the group mean, over the group's or the
   batch's standard deviation, or over nothing (chapter 2, eq. ``group-advantage``);
+* :func:`leave_one_out_advantages`: reward minus the mean of the group's *other* samples
+  (RLOO; chapter 2, eq. ``rloo-advantage``);
+* :func:`soft_overlong_penalty`: DAPO's length-aware reward term, 0 up to a buffer before the
+  length limit, then falling linearly to -1 at the limit;
 * :func:`clipped_surrogate`: PPO's pessimistic surrogate with clip range
   ``[1 - eps_low, 1 + eps_high]`` (chapter 1, eq. ``ppo-clip``; chapter 2, eq. ``grpo-loss``);
 * :func:`kl_k1` and :func:`kl_k3`: the two one-sample estimators of a KL divergence that
@@ -18,8 +22,9 @@ hand-computed case (``tests/test_equations.py``).  Read top to bottom:
 Who calls what: :mod:`minimal.policy_gradient` (CartPole) uses :func:`gae`,
 :func:`whiten`, :func:`clipped_surrogate` and :func:`kl_k3`; :mod:`minimal.rlhf_ppo`
 uses :func:`gae`, :func:`whiten`, :func:`clipped_surrogate` and :func:`kl_k1`;
-:mod:`minimal.grpo` uses :func:`group_advantages`, :func:`clipped_surrogate`,
-:func:`kl_k3` and :func:`kl_k1`.  Logged metrics follow one convention: ``approx_kl`` is
+:mod:`minimal.grpo` uses :func:`group_advantages`, :func:`leave_one_out_advantages`,
+:func:`soft_overlong_penalty`, :func:`clipped_surrogate`, :func:`kl_k3` and :func:`kl_k1`.
+Logged metrics follow one convention: ``approx_kl`` is
 always k3 and ``old_approx_kl`` always k1, both of KL(pi_old || pi_theta).
 """
 
@@ -60,6 +65,9 @@ def group_advantages(rewards: torch.Tensor, norm: str, eps: float = 1e-6) -> tor
     ``group``: (r - group mean) / group std; ``batch``: (r - group mean) /
     batch std; ``none``: r - group mean.  A group whose samples all got the
     same reward has zero advantage under every choice: it teaches nothing.
+    Eq. ``grpo-gradient-weights`` (chapter 2) shows what ``group`` does to the
+    gradient: a prompt with success rate p is weighted by 1 / sqrt(p (1 - p)), the
+    difficulty bias that Dr. GRPO removes with ``none``.
     """
     if rewards.dim() != 2 or rewards.size(1) < 2:
         raise ValueError(f"rewards must have shape (prompts, group_size >= 2), "
@@ -72,6 +80,33 @@ def group_advantages(rewards: torch.Tensor, norm: str, eps: float = 1e-6) -> tor
     if norm == "batch":
         return centered / (rewards.std() + eps)
     return centered
+
+
+def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
+    """Eq. ``rloo-advantage`` on rewards (B, G) -> advantages (B, G).
+
+    A_i = r_i - (1 / (G - 1)) sum_{j != i} r_j = G / (G - 1) (r_i - mean r): each sample's
+    baseline is the mean of the other G - 1 samples of its group, so it does not depend on
+    the sample it scores (unbiased), and no standard deviation divides it.
+    """
+    if rewards.dim() != 2 or rewards.size(1) < 2:
+        raise ValueError(f"rewards must have shape (prompts, group_size >= 2), "
+                         f"got {tuple(rewards.shape)}")
+    G = rewards.size(1)
+    others = (rewards.sum(1, keepdim=True) - rewards) / (G - 1)  # (B, G) mean of the others
+    return rewards - others
+
+
+def soft_overlong_penalty(lengths: torch.Tensor, max_len: int, buffer: int) -> torch.Tensor:
+    """DAPO's soft overlong punishment, a reward term for response lengths |y| (N,) -> (N,).
+
+    0 while |y| <= max_len - buffer; (max_len - buffer - |y|) / buffer inside the last
+    ``buffer`` tokens of the limit (from 0 down to -1 at |y| = max_len); -1 beyond.
+    """
+    if not 0 < buffer <= max_len:
+        raise ValueError(f"need 0 < buffer <= max_len, got buffer={buffer}, max_len={max_len}")
+    over = (lengths.float() - (max_len - buffer)).clamp(min=0)  # tokens inside the buffer
+    return -(over / buffer).clamp(max=1.0)
 
 
 def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, eps_low: float,
