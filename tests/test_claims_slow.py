@@ -449,7 +449,8 @@ CLAIMS = [
                      "optimal fraction >= 0.9": m["frac"] >= 0.9,
                      "random behaviour: fraction = 1": m["frac_random"] == 1.0},
           lambda m: m["frac"] - 0.9, "optimal-state fraction (eps 0.1) - 0.9",
-          xfail="measured 7/10 (2026-11-25): optimal fraction < 0.9 at seeds 5, 8, 9"),
+          xfail="measured 7/10 (2026-11-25): optimal fraction < 0.9 at seeds 5, 8, 9",
+          xfail_held_out="measured 4/10 (2026-12-02): optimal fraction < 0.9 at six seeds"),
     Claim("critic_cuts_variance", 1,
           "Bandit and sequential gradient estimators agree in mean; each baseline cuts variance",
           T + "test_rl_basics_token_mdp.py::test_bandit_and_sequential_estimators_agree_in_mean_and_the_critic_cuts_variance",
@@ -553,7 +554,9 @@ CLAIMS = [
                      "pg_online > sft_online + 0.03": m["pg_online"] > m["sft_online"] + 0.03},
           lambda m: m["pg_online"] - m["sft_online"] - 0.03, "pg_online - sft_online - 0.03 (reward)",
           xfail="measured 4/10 (2026-11-25): pg_online > sft_online + 0.03 fails at seeds 3, 6, 7, 8, 9, "
-                "sft_online > sft_offline + 0.5 at seed 4"),
+                "sft_online > sft_offline + 0.5 at seed 4",
+          xfail_held_out="measured 5/10 (2026-12-02): pg_online > sft_online + 0.03 fails at four "
+                         "seeds, sft_online > sft_offline + 0.5 at one"),
     Claim("high_density_peak", 3,
           "High-density peak: every method ends near the optimum (small gap)",
           T + "test_irl_preference_bandit.py::test_high_density_peak_small_gap",
