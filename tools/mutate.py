@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_equations.py", "tests/test_reasoning_grpo.py"]
+TESTS = ["tests/test_equations.py", "tests/test_reasoning_grpo.py", "tests/test_rl_basics_token_mdp.py",
+         "tests/test_irl_preference_theory.py"]
 
 # (file, exact text, replacement, what the change means)
 MUTATIONS = [
@@ -82,6 +83,20 @@ MUTATIONS = [
      "GPT: banned tokens not renormalised"),
     ("minimal/core/gpt.py", 'logits[:, list(banned_ids)] = float("-inf")', "pass",
      "GPT: banned tokens sampled"),
+    ("minimal/core/rl.py", "return 0.5 * (logp_p - logp_q).pow(2)", "return (logp_p - logp_q).pow(2)",
+     "k2: the one half dropped"),
+    ("minimal/core/rl.py", "others = (rewards.sum(1, keepdim=True) - rewards) / (G - 1)",
+     "others = rewards.sum(1, keepdim=True) / G", "RLOO: the sample in its own baseline"),
+    ("minimal/core/rl.py", "return -(over / buffer).clamp(max=1.0)",
+     "return -(over / max_len).clamp(max=1.0)", "soft overlong penalty: scaled by the limit, not the buffer"),
+    ("minimal/preference_bandit.py", "return phi[demos].mean(0) - maxent_policy(phi, w) @ phi",
+     "return phi[demos].mean(0)", "max-ent gradient: model features dropped"),
+    ("minimal/preference_bandit.py", "return p * ((at_most**n - below**n) / group)[group_of]",
+     "return p * (at_most**n / group)[group_of]", "best-of-n: ties below not removed"),
+    ("minimal/preference_bandit.py", "return math.log(n) - (n - 1) / n", "return math.log(n)",
+     "best-of-n KL: the (n - 1)/n term dropped"),
+    ("minimal/preference_bandit.py", "return beta * torch.sigmoid(-beta * h)",
+     "return beta * torch.sigmoid(beta * h)", "DPO gradient weight: sign of the margin"),
 ]
 
 
