@@ -94,8 +94,9 @@ def test_group_advantages():
     assert b[0, 0].item() == pytest.approx(0.75 / r.std().item(), rel=1e-4)
 
 
-@pytest.mark.unit
-def test_token_and_sequence_aggregation_weigh_responses_differently():
+def two_response_batch():
+    """A tiny GPT and one batch of two responses to "01+02=", of 2 and 4 tokens (limit 4),
+    with advantages +1 and -1 and logp_old the model's own (ratio 1: per-token loss -A)."""
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
                           n_embd=8))
@@ -104,9 +105,15 @@ def test_token_and_sequence_aggregation_weigh_responses_differently():
                            prompt + [TOKENIZER.stoi[c] for c in "123$"]])
     mask, _ = response_mask(tokens[:, 6:])  # lengths 2 and 4
     with torch.no_grad():
-        logp_old = model.token_logprobs(tokens)[:, 5:]  # ratio = 1
-    batch = RolloutBatch(tokens, mask, torch.tensor([1.0, -1.0]), logp_old, None,
-                         torch.tensor([0.5]), {})
+        logp_old = model.token_logprobs(tokens)[:, 5:]
+    return model, RolloutBatch(tokens, mask, torch.tensor([1.0, -1.0]), logp_old, None,
+                               torch.tensor([0.5]), {})
+
+
+@pytest.mark.unit
+def test_token_and_sequence_aggregation_weigh_responses_differently():
+    model, batch = two_response_batch()
+    tokens, mask, logp_old = batch.tokens, batch.mask, batch.logp_old
     seq, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="sequence"))
     tok, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="token"))
     assert seq.item() == pytest.approx(0.0, abs=1e-6)  # (-1 + 1) / 2
@@ -376,17 +383,7 @@ def test_existing_recipes_and_defaults_are_unchanged():
 @pytest.mark.unit
 def test_dr_grpo_aggregation_divides_by_a_constant_not_by_each_length():
     """Dr. GRPO: sum of the masked per-token losses / (responses N x length limit L)."""
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
-                          n_embd=8))
-    prompt = [TOKENIZER.stoi[c] for c in "01+02="]
-    tokens = torch.tensor([prompt + [TOKENIZER.stoi[c] for c in "3$$$"],
-                           prompt + [TOKENIZER.stoi[c] for c in "123$"]])
-    mask, _ = response_mask(tokens[:, 6:])  # lengths 2 and 4, limit L = 4
-    with torch.no_grad():
-        logp_old = model.token_logprobs(tokens)[:, 5:]  # ratio = 1: per-token loss = -A
-    batch = RolloutBatch(tokens, mask, torch.tensor([1.0, -1.0]), logp_old, None,
-                         torch.tensor([0.5]), {})
+    model, batch = two_response_batch()
     const, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="constant"))
     assert const.item() == pytest.approx((-2 + 4) / (2 * 4), abs=1e-6)  # not (-1 + 1) / 2
     batch.adv = torch.tensor([-1.0, -1.0])  # two failures: 6 tokens over 2 x 4

@@ -243,6 +243,19 @@ class GPT(nn.Module):
             idx = torch.cat([idx, nxt], dim=1)
         return idx
 
+    @torch.no_grad()
+    def sample_responses(self, prompts: torch.Tensor, length: int, generator: torch.Generator,
+                         temperature: float = 1.0) -> torch.Tensor:
+        """``length`` tokens sampled after each prompt row, the model in eval mode meanwhile:
+        (N, P) -> (N, length), on the CPU (the responses a verifier then scores)."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = self.generate(prompts.to(device), length, temperature=temperature,
+                            generator=generator)  # (N, P + length)
+        self.train(was_training)
+        return out[:, prompts.size(1):].cpu()
+
 
 if __name__ == "__main__":
     from minimal.core.config import no_command_line

@@ -12,6 +12,8 @@ hand-computed case (``tests/test_equations.py``).  Read top to bottom:
   (RLOO; chapter 2, eq. ``rloo-advantage``);
 * :func:`soft_overlong_penalty`: DAPO's length-aware reward term, 0 up to a buffer before the
   length limit, then falling linearly to -1 at the limit;
+* :func:`pass_at_k_from_counts`: the unbiased pass@k estimator from c right samples out of n
+  (chapter 2; the tasks' ``pass_at_k`` draw the samples);
 * :func:`clipped_surrogate`: PPO's pessimistic surrogate with clip range
   ``[1 - eps_low, 1 + eps_high]`` (chapter 1, eq. ``ppo-clip``; chapter 2, eq. ``grpo-loss``);
 * :func:`kl_k1` and :func:`kl_k3`: the two one-sample estimators of a KL divergence that
@@ -107,6 +109,23 @@ def soft_overlong_penalty(lengths: torch.Tensor, max_len: int, buffer: int) -> t
         raise ValueError(f"need 0 < buffer <= max_len, got buffer={buffer}, max_len={max_len}")
     over = (lengths.float() - (max_len - buffer)).clamp(min=0)  # tokens inside the buffer
     return -(over / buffer).clamp(max=1.0)
+
+
+def pass_at_k_from_counts(correct: torch.Tensor, n: int, ks) -> dict[int, float]:
+    """Pass@k from ``correct`` (N,) right samples out of ``n`` per prompt, for each k in ``ks``.
+
+    The unbiased estimator ``1 - C(n - c, k) / C(n, k)`` (the chance that k of the n samples,
+    drawn without replacement, are all wrong, subtracted from 1), averaged over prompts.
+    """
+    if not ks or max(ks) > n or min(ks) < 1:
+        raise ValueError(f"need 1 <= k <= n = {n} for every k, got {list(ks)}")
+    out = {}
+    for k in ks:
+        # C(n-c, k) / C(n, k) = prod_{i=0}^{k-1} (n - c - i) / (n - i), zero when n - c < k
+        i = torch.arange(k).unsqueeze(0)  # (1, k)
+        fail_all = ((n - correct.unsqueeze(1) - i).clamp(min=0) / (n - i)).prod(1)  # (N,)
+        out[k] = (1 - fail_all).mean().item()
+    return out
 
 
 def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, eps_low: float,

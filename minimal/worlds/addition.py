@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from minimal.core.gpt import GPT, CharTokenizer
+from minimal.core.rl import pass_at_k_from_counts
 
 # ------------------------------------------------------------------ the format
 TOKENIZER = CharTokenizer("0123456789+=$")
@@ -177,13 +178,7 @@ def reward(responses: torch.Tensor, problems: Problems, format_coef: float = 0.0
 def sample(model: GPT, prompts: torch.Tensor, digits: int, gen: torch.Generator,
            temperature: float = 1.0) -> torch.Tensor:
     """Sample one response per prompt row, all rows at once: (N, 2d+2) -> (N, d+3) tokens."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = model.generate(prompts.to(device), response_len(digits), temperature=temperature,
-                         generator=gen)  # (N, P + L)
-    model.train(was_training)
-    return out[:, prompts.size(1):].cpu()  # (N, L)
+    return model.sample_responses(prompts, response_len(digits), gen, temperature)
 
 
 @torch.no_grad()
@@ -208,21 +203,16 @@ def pass_at_k(model: GPT, problems: Problems, digits: int, ks=(1, 2, 4, 8), n: i
               seed: int = 0) -> dict[int, float]:
     """Chance that at least one of ``k`` samples is correct, from ``n >= k`` samples per prompt.
 
-    Uses the unbiased estimator ``1 - C(n - c, k) / C(n, k)`` with ``c`` correct samples.
+    Draws the samples and counts the correct ones ``c``; the unbiased estimator
+    ``1 - C(n - c, k) / C(n, k)`` is :func:`minimal.core.rl.pass_at_k_from_counts`.
     """
-    if not ks or max(ks) > n or min(ks) < 1:
+    if not ks or max(ks) > n or min(ks) < 1:  # before any sampling
         raise ValueError(f"need 1 <= k <= n = {n} for every k, got {list(ks)}")
     N = len(problems)
     rep = problems[torch.arange(N).repeat_interleave(n)]
     gen = torch.Generator().manual_seed(seed)
     c = verify(sample(model, rep.prompts, digits, gen), rep).view(N, n).sum(1)  # (N,)
-    out = {}
-    for k in ks:
-        # C(n-c, k) / C(n, k) = prod_{i=0}^{k-1} (n - c - i) / (n - i), zero when n - c < k
-        i = torch.arange(k).unsqueeze(0)  # (1, k)
-        fail_all = ((n - c.unsqueeze(1) - i).clamp(min=0) / (n - i)).prod(1)  # (N,)
-        out[k] = (1 - fail_all).mean().item()
-    return out
+    return pass_at_k_from_counts(c, n, ks)
 
 
 if __name__ == "__main__":

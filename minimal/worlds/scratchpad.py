@@ -63,6 +63,7 @@ from dataclasses import dataclass
 import torch
 
 from minimal.core.gpt import GPT, CharTokenizer
+from minimal.core.rl import pass_at_k_from_counts
 
 # ------------------------------------------------------------------ the format
 # The addition alphabet, then the answer mark ">" and the column separator "|", which sort
@@ -241,13 +242,7 @@ def reward(responses: torch.Tensor, problems: Problems, format_coef: float = 0.0
 def sample(model: GPT, prompts: torch.Tensor, digits: int, gen: torch.Generator,
            temperature: float = 1.0) -> torch.Tensor:
     """Sample one response per prompt row, all rows at once: (N, 2d+2) -> (N, 7d+4) tokens."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = model.generate(prompts.to(device), response_len(digits), temperature=temperature,
-                         generator=gen)  # (N, P + L)
-    model.train(was_training)
-    return out[:, prompts.size(1):].cpu()  # (N, L)
+    return model.sample_responses(prompts, response_len(digits), gen, temperature)
 
 
 @torch.no_grad()
@@ -267,18 +262,13 @@ def pass_at_k(model: GPT, problems: Problems, digits: int, ks=(1, 2, 4, 8), n: i
               seed: int = 0) -> dict[int, float]:
     """Chance that one of ``k`` samples is right: the unbiased estimator of
     :func:`minimal.worlds.addition.pass_at_k`, with this task's sampler and verifier."""
-    if not ks or max(ks) > n or min(ks) < 1:
+    if not ks or max(ks) > n or min(ks) < 1:  # before any sampling
         raise ValueError(f"need 1 <= k <= n = {n} for every k, got {list(ks)}")
     N = len(problems)
     rep = problems[torch.arange(N).repeat_interleave(n)]
     gen = torch.Generator().manual_seed(seed)
     c = verify(sample(model, rep.prompts, digits, gen), rep).view(N, n).sum(1)  # (N,)
-    out = {}
-    for k in ks:
-        i = torch.arange(k).unsqueeze(0)  # (1, k): C(n-c, k) / C(n, k) as a product
-        fail_all = ((n - c.unsqueeze(1) - i).clamp(min=0) / (n - i)).prod(1)  # (N,)
-        out[k] = (1 - fail_all).mean().item()
-    return out
+    return pass_at_k_from_counts(c, n, ks)
 
 
 if __name__ == "__main__":
