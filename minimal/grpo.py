@@ -29,7 +29,7 @@ forks (:data:`RECIPES`)::
     python -m minimal.grpo --preset gpu                          # bigger, bf16
     python -m minimal.grpo --set task=scratchpad digits=3        # the written-scratchpad task
 
-Beyond the Tricks-or-Traps switches, :data:`MORE_RECIPES` holds three published recipes, each a
+Beyond the Tricks-or-Traps switches, :data:`RECIPES` holds three published recipes, each a
 config of switches implemented once: Dr. GRPO (``adv_norm="none"``, ``loss_agg="constant"``:
 no standard-deviation scaling and no per-response length normalisation), RLOO
 (``adv_norm="rloo"``: eq. ``rloo-advantage``, :func:`minimal.core.rl.leave_one_out_advantages`)
@@ -65,6 +65,7 @@ from minimal.core.rl import (
 from minimal.core.train import EveryK, History, one_thread, resolve_device, train
 from minimal.sft import TASKS, SFTConfig, train_sft, world
 from minimal.worlds.addition import (
+    TOKENIZER,
     Problems,
     accuracy,
     held_out,
@@ -88,6 +89,9 @@ class GRPOConfig(TrainConfig):
     ``gpu`` preset: for GRPO on 5-digit addition, 256 prompts x 16 samples per rollout
     batch.  What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the
     metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
+    ``scratchpad`` preset: chapter 2's written-scratchpad task (3 digits, lr 3e-4, 150
+    updates), the base of :mod:`minimal.reasoning_study`; ``gpu-scratchpad``: the same task
+    at 5 digits with 256 prompts x 16 samples (not measured yet).
     """
 
     digits: int = param(2, "operand width d of the addition task (1 to 6)", ge=1, le=6)
@@ -137,14 +141,22 @@ class GRPOConfig(TrainConfig):
         "gpu": {"device": "cuda", "dtype": "bfloat16", "digits": 5, "sft_steps": 600,
                 "steps": 1000, "batch_size": 256, "group_size": 16, "eval_size": 4000,
                 "ckpt_dir": "checkpoints/grpo", "ckpt_every": 100, "progress": True},
+        # chapter 2's written-scratchpad task at the budget of its studies
+        # (minimal.reasoning_study): 3-digit sums, responses of 9 to 31 tokens; a lower
+        # learning rate than plain addition's, where 1e-3 lowers accuracy from the warm-up
+        "scratchpad": {"task": "scratchpad", "digits": 3, "lr": 3e-4, "steps": 150,
+                       "eval_size": 400},
+        # the same task on a GPU: 5-digit sums (responses up to 39 tokens), the 4-layer
+        # warm-up of the SFT gpu preset, 256 prompts x 16 samples; not measured yet
+        "gpu-scratchpad": {"device": "cuda", "dtype": "bfloat16", "task": "scratchpad",
+                           "digits": 5, "lr": 3e-4, "sft_steps": 1500, "steps": 1000,
+                           "batch_size": 256, "group_size": 16, "eval_size": 4000,
+                           "ckpt_dir": "checkpoints/grpo_scratchpad", "ckpt_every": 100,
+                           "progress": True},
     }
 
     def check(self) -> None:
         super().check()
-        if self.task != "addition" and type(self) is not GRPOConfig:
-            # the prompt curriculum (a subclass) still draws and scores addition prompts
-            self.fail(f"task = {self.task!r} is wired into train_grpo only; "
-                      f"{type(self).__name__} runs task = 'addition'")
         if self.updates_per_batch > self.steps:
             self.fail(f"updates_per_batch = {self.updates_per_batch} exceeds steps = {self.steps}")
         if self.ckpt_dir and self.ckpt_every % self.updates_per_batch:
@@ -163,7 +175,8 @@ class GRPOConfig(TrainConfig):
                                  steps=self.sft_steps, warmup_steps=min(10, self.sft_steps))
 
 
-#: The Tricks-or-Traps recipes as config overrides; all share the vanilla clipped loss.
+#: The recipes as config overrides: the Tricks-or-Traps switches one at a time, then three
+#: published recipes.  All share the vanilla clipped loss.
 RECIPES: dict[str, dict[str, Any]] = {
     "GRPO": {"adv_norm": "group", "loss_agg": "sequence"},
     "Lite PPO": {"adv_norm": "batch", "loss_agg": "token"},
@@ -174,19 +187,14 @@ RECIPES: dict[str, dict[str, Any]] = {
                                "overlong_filter": True},
     "REINFORCE (group baseline)": {"adv_norm": "none", "loss_agg": "sequence",
                                    "updates_per_batch": 1},
-}
-
-#: Three published recipes, configs of the same switches (issue 22).  Kept apart from
-#: :data:`RECIPES` while chapter 2 runs plain addition, whose notebook prints RECIPES; the
-#: session that moves the chapter to the scratchpad task merges them into it.
-MORE_RECIPES: dict[str, dict[str, Any]] = {
-    # Dr. GRPO (Liu et al., 2025): the group baseline without 1/std, and the token sum over a
-    # constant (responses x length limit) instead of each response's own length
+    # Three published recipes, configs of the same switches.  Dr. GRPO (Liu et al., 2025):
+    # the group baseline without 1/std, and the token sum over a constant (responses x
+    # length limit) instead of each response's own length (eq. constant-aggregation)
     "Dr. GRPO": {"adv_norm": "none", "loss_agg": "constant"},
     # RLOO (Ahmadian et al., 2024): leave-one-out baseline (eq. rloo-advantage), on-policy
     "RLOO": {"adv_norm": "rloo", "loss_agg": "sequence", "updates_per_batch": 1},
     # DAPO-style (Yu et al., 2025): clip-higher, token-level loss, overlong filtering and
-    # dynamic sampling of informative groups
+    # dynamic sampling of informative groups (eq. dynamic-sampling)
     "DAPO": {"adv_norm": "group", "loss_agg": "token", "clip_eps_high": 0.28,
              "overlong_filter": True, "dynamic_sampling": True},
 }
@@ -225,7 +233,7 @@ class RolloutBatch:
 def task_world(task: str):
     """The functions of the world ``task``: this module's addition imports, or the scratchpad's."""
     if task == "addition":  # the names imported above (tests may replace them)
-        return SimpleNamespace(sample=sample, reward=reward, verify=verify,
+        return SimpleNamespace(TOKENIZER=TOKENIZER, sample=sample, reward=reward, verify=verify,
                                response_mask=response_mask, sample_problems=sample_problems,
                                held_out=held_out, accuracy=accuracy, pass_at_k=pass_at_k)
     return world(task)

@@ -34,8 +34,8 @@ from torch import nn
 
 from minimal.core.config import param, run_cli
 from minimal.core.gpt import GPT
-from minimal.grpo import GRPOConfig, GRPOResult, RolloutBatch, Sampler, rollout, train_grpo
-from minimal.worlds.addition import TOKENIZER, Problems, held_out, sample, sample_problems, verify
+from minimal.grpo import GRPOConfig, GRPOResult, RolloutBatch, Sampler, rollout, task_world, train_grpo
+from minimal.worlds.addition import Problems
 
 
 # ---------------------------------------------------------------------- config
@@ -60,6 +60,9 @@ class PCLConfig(GRPOConfig):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "gpu": {**GRPOConfig.presets["gpu"], "pool_size": 100000,
                 "batch_size": 256, "ckpt_dir": "checkpoints/pcl"},
+        "scratchpad": {**GRPOConfig.presets["scratchpad"]},
+        "gpu-scratchpad": {**GRPOConfig.presets["gpu-scratchpad"], "pool_size": 100000,
+                           "ckpt_dir": "checkpoints/pcl_scratchpad"},
     }
 
 
@@ -72,13 +75,14 @@ def informative_prob(p: torch.Tensor, group_size: int) -> torch.Tensor:
 class ValueModel(nn.Module):
     """V_phi(x): an MLP on the one-hot prompt tokens -> success probability in (0, 1)."""
 
-    def __init__(self, prompt_len: int, hidden: int):
+    def __init__(self, prompt_len: int, hidden: int, vocab_size: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(prompt_len * TOKENIZER.vocab_size, hidden), nn.ReLU(),
+        self.vocab_size = vocab_size
+        self.net = nn.Sequential(nn.Linear(prompt_len * vocab_size, hidden), nn.ReLU(),
                                  nn.Linear(hidden, 1))
 
     def logits(self, prompts: torch.Tensor) -> torch.Tensor:
-        x = F.one_hot(prompts, TOKENIZER.vocab_size).float().flatten(1)  # (N, P * V)
+        x = F.one_hot(prompts, self.vocab_size).float().flatten(1)  # (N, P * V)
         return self.net(x).squeeze(1)  # (N,)
 
     def forward(self, prompts: torch.Tensor) -> torch.Tensor:
@@ -93,7 +97,8 @@ class CurriculumSampler(Sampler):
         super().__init__(policy, reference, cfg, test)
         self.pool = pool
         torch.manual_seed(cfg.seed)
-        self.value = ValueModel(pool.prompts.size(1), cfg.value_hidden)
+        vocab = task_world(cfg.task).TOKENIZER.vocab_size
+        self.value = ValueModel(pool.prompts.size(1), cfg.value_hidden, vocab)
         self.value_opt = torch.optim.Adam(self.value.parameters(), lr=cfg.value_lr)
         self.samples_at_eval: list[int] = []  # responses generated before each evaluation
 
@@ -157,8 +162,8 @@ class PCLResult:
 
 def train_pcl(cfg: PCLConfig, start: GPT | None = None) -> PCLResult:
     """GRPO with the prompt curriculum ``cfg.strategy``; same loop and loss as :mod:`minimal.grpo`."""
-    pool = sample_problems(cfg.pool_size, cfg.digits,
-                           gen=torch.Generator().manual_seed(10_000 + cfg.seed))
+    pool = task_world(cfg.task).sample_problems(
+        cfg.pool_size, cfg.digits, gen=torch.Generator().manual_seed(10_000 + cfg.seed))
     made = []
 
     def make_sampler(policy, reference, cfg_, test):
@@ -181,10 +186,11 @@ def samples_to_reach(result: PCLResult, target: float) -> float:
 def value_calibration(result: PCLResult, policy: GPT, cfg: PCLConfig, n_prompts: int = 200,
                       n_samples: int = 16, seed: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
     """V_phi(x) and the measured success rate (``n_samples`` draws) on fresh prompts."""
-    problems = held_out(n_prompts, cfg.digits, seed=seed)
+    w = task_world(cfg.task)
+    problems = w.held_out(n_prompts, cfg.digits, seed=seed)
     rep = problems[torch.arange(n_prompts).repeat_interleave(n_samples)]
     gen = torch.Generator().manual_seed(seed)
-    ok = verify(sample(policy, rep.prompts, cfg.digits, gen), rep).view(n_prompts, n_samples)
+    ok = w.verify(w.sample(policy, rep.prompts, cfg.digits, gen), rep).view(n_prompts, n_samples)
     return result.value(problems.prompts), ok.mean(1)
 
 

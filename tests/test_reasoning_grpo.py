@@ -357,8 +357,8 @@ def test_checkpoints_must_fall_between_rollouts():
 # ------------------------------------------- the recipes added for issue 22 (Dr. GRPO, RLOO, DAPO)
 @pytest.mark.unit
 def test_existing_recipes_and_defaults_are_unchanged():
-    """The seven Tricks-or-Traps recipes, pinned; the new switches default to off; the three
-    published recipes (Dr. GRPO, RLOO, DAPO) live apart, in MORE_RECIPES."""
+    """The ten recipes, pinned (the seven Tricks-or-Traps recipes, then Dr. GRPO, RLOO and
+    DAPO); the new switches default to off."""
     assert RECIPES == {
         "GRPO": {"adv_norm": "group", "loss_agg": "sequence"},
         "Lite PPO": {"adv_norm": "batch", "loss_agg": "token"},
@@ -368,16 +368,14 @@ def test_existing_recipes_and_defaults_are_unchanged():
         "GRPO + overlong filter": {"adv_norm": "group", "loss_agg": "sequence",
                                    "overlong_filter": True},
         "REINFORCE (group baseline)": {"adv_norm": "none", "loss_agg": "sequence",
-                                       "updates_per_batch": 1}}
+                                       "updates_per_batch": 1},
+        "Dr. GRPO": {"adv_norm": "none", "loss_agg": "constant"},
+        "RLOO": {"adv_norm": "rloo", "loss_agg": "sequence", "updates_per_batch": 1},
+        "DAPO": {"adv_norm": "group", "loss_agg": "token", "clip_eps_high": 0.28,
+                 "overlong_filter": True, "dynamic_sampling": True}}
     cfg = GRPOConfig()
     assert (cfg.task, cfg.soft_overlong, cfg.dynamic_sampling) == ("addition", False, False)
     assert SFTConfig().task == "addition" and cfg.sft_config().task == "addition"
-    assert grpo.MORE_RECIPES["Dr. GRPO"] == {"adv_norm": "none", "loss_agg": "constant"}
-    assert grpo.MORE_RECIPES["RLOO"] == {"adv_norm": "rloo", "loss_agg": "sequence",
-                                         "updates_per_batch": 1}
-    assert grpo.MORE_RECIPES["DAPO"] == {"adv_norm": "group", "loss_agg": "token",
-                                         "clip_eps_high": 0.28, "overlong_filter": True,
-                                         "dynamic_sampling": True}
 
 
 @pytest.mark.unit
@@ -401,7 +399,7 @@ def test_rloo_recipe_uses_the_leave_one_out_advantage(monkeypatch):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
                           n_embd=8))
-    cfg = GRPOConfig(digits=3, group_size=4, **grpo.MORE_RECIPES["RLOO"])
+    cfg = GRPOConfig(digits=3, group_size=4, **RECIPES["RLOO"])
     batch = grpo.rollout(model, None, p, cfg, torch.Generator().manual_seed(0))
     assert batch.adv.tolist() == pytest.approx([1, -1 / 3, -1 / 3, -1 / 3, 2 / 3, 2 / 3, -2 / 3,
                                                 -2 / 3])
@@ -420,7 +418,7 @@ def test_dynamic_sampling_keeps_only_groups_whose_rewards_differ(monkeypatch):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=16, n_layer=1, n_head=1,
                           n_embd=8))
-    cfg = GRPOConfig(digits=3, batch_size=2, group_size=2, **grpo.MORE_RECIPES["DAPO"])
+    cfg = GRPOConfig(digits=3, batch_size=2, group_size=2, **RECIPES["DAPO"])
     sampler = grpo.Sampler(model, None, cfg, p)
     batch = sampler.make_batch(torch.Generator().manual_seed(0))
     assert sampler.samples == 2 * 4  # two rollouts were drawn

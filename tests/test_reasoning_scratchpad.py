@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from minimal.core.rl import leave_one_out_advantages, soft_overlong_penalty
-from minimal.grpo import MORE_RECIPES, RECIPES, GRPOConfig, train_grpo
+from minimal.grpo import RECIPES, GRPOConfig, train_grpo
 from minimal.sft import SFTConfig, train_sft
 from minimal.worlds import addition, scratchpad
 from minimal.worlds.scratchpad import (
@@ -129,7 +129,7 @@ def weak_start():
 
 @pytest.mark.parametrize("name", NEW_RECIPES + ("GRPO + clip-higher",))
 def test_each_new_recipe_trains_on_the_scratchpad_with_finite_metrics(name, weak_start):
-    cfg = GRPOConfig(seed=0, **{**TINY_RL, **{**RECIPES, **MORE_RECIPES}[name]})
+    cfg = GRPOConfig(seed=0, **{**TINY_RL, **RECIPES[name]})
     res = train_grpo(cfg, weak_start)
     m = res.history.metrics
     for key in ("loss", "length", "length_std", "overlong", "sampled_entropy", "accuracy"):
