@@ -24,8 +24,10 @@ chapter below; every module's docstring lists the equation labels it implements.
     1. RL basics: ``core.tabular`` (value and policy iteration, Q-learning),
        ``policy_gradient`` (REINFORCE, PPO on gymnasium), ``token_mdp`` (the token MDP
        of a language model, exactly), ``char_lm`` (the tiny GPT as a character LM).
-    2. RL for LLM reasoning: ``sft`` (the warm-up), ``grpo`` (GRPO, Lite PPO, REINFORCE
-       with a group baseline), ``prompt_curriculum`` (PCL).
+    2. RL for LLM reasoning: ``sft`` (the warm-up), ``grpo`` (GRPO, Lite PPO, Dr. GRPO,
+       RLOO, DAPO, REINFORCE with a group baseline), ``prompt_curriculum`` (PCL),
+       ``reasoning_study`` (the recipe ablation and the curriculum study, each a preset
+       that writes a results file).
     3. Inverse RL for alignment: ``reward_model``, ``dpo`` (DPO, IPO), ``rlhf_ppo``,
        ``preference_bandit`` (closed form, Bradley-Terry, Nash self-play, on-policy vs
        offline), ``delta_learning``, ``directional_stimulus`` (DSP as a bandit over hints).

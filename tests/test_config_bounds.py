@@ -70,12 +70,13 @@ REJECT: dict[str, list] = {
     "group_size": [1], "K": [1], "n_arms": [1], "n_latents": [1], "candidates": [1],
     "horizon": [1], "seq_len": [1], "block_size": [1], "rollout_size": [1], "n_offline": [1],
     "n_states": [1], "n_attributes": [1], "response_len": [2], "digits": [0, 7],
+    "report_samples": [1], "target": PROBABILITY,
     "grid_size": [2], "dim": [4], "n_steps_data": [99], "n_actions": [3],
     "d_noise": [-1], "d_signal": [0],
 }
 COUNTS = ["D", "batch_size", "ckpt_every", "epochs", "eval_batches", "eval_episodes",
           "eval_every", "eval_size", "hidden", "log_every", "n_choices", "n_embd", "n_episodes",
-          "n_eval", "n_eval_pairs", "n_features", "n_head", "n_hidden", "n_layer", "n_mdps",
+          "n_eval", "n_eval_pairs", "n_features", "n_seeds", "report_size", "workers", "n_head", "n_hidden", "n_layer", "n_mdps",
           "n_pairs", "n_test", "n_train", "num_envs", "num_steps", "pool_size", "ppo_epochs",
           "rm_pairs", "rm_steps", "segment_length", "sft_steps", "steps", "updates_per_batch",
           "value_hidden", "value_steps", "vi_sweeps"]

@@ -69,6 +69,9 @@ TRAINERS = [
     ("prompt_curriculum", "train_pcl", "PCLConfig",
      dict(sft_steps=4, steps=4, batch_size=4, group_size=2, eval_size=8, eval_every=2,
           log_every=1, warmup_steps=1, pool_size=64)),
+    ("reasoning_study", "run_study", "StudyConfig",
+     dict(study="curriculum", strategies="uniform,pcl", sft_steps=4, steps=2, eval_every=1,
+          eval_size=8, report_size=4, report_samples=2, out="artifacts/test_study.json")),
 ]
 
 

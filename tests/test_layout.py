@@ -22,7 +22,7 @@ PACKAGE = Path(minimal.__file__).resolve().parent
 # the chapter of each algorithm module (the map in minimal/__init__.py)
 CHAPTER = {
     "policy_gradient": 1, "token_mdp": 1, "char_lm": 1,
-    "sft": 2, "grpo": 2, "prompt_curriculum": 2,
+    "sft": 2, "grpo": 2, "prompt_curriculum": 2, "reasoning_study": 2,
     "reward_model": 3, "dpo": 3, "rlhf_ppo": 3, "preference_bandit": 3, "delta_learning": 3,
     "directional_stimulus": 3,
     "preferences": 4, "reward_learning": 4, "cpl": 4,
