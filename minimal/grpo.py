@@ -279,7 +279,8 @@ def rollout(policy: GPT, reference: GPT | None, problems: Problems, cfg: GRPOCon
 
 # ---------------------------------------------------------------------------- loss
 def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
-    """Eq. ``grpo-loss`` with the aggregation of eq. ``loss-aggregation``; returns (loss, metrics)."""
+    """Eq. ``grpo-loss`` with the aggregation of eq. ``loss-aggregation`` (or, for
+    ``loss_agg="constant"``, eq. ``constant-aggregation``); returns (loss, metrics)."""
     P = batch.tokens.size(1) - batch.mask.size(1)
     logp = policy.token_logprobs(batch.tokens)[:, P - 1:]  # (N, L) log pi_theta(y_t | x, y_<t)
     ratio = torch.exp(logp - batch.logp_old)  # (N, L)
@@ -292,7 +293,7 @@ def grpo_loss(policy: GPT, batch: RolloutBatch, cfg: GRPOConfig):
     n_tokens = distributed.mean_count(m.sum().clamp(min=1))
     if cfg.loss_agg == "token":
         loss = (per_token * m).sum() / n_tokens
-    elif cfg.loss_agg == "constant":  # Dr. GRPO: token sum / (responses x length limit)
+    elif cfg.loss_agg == "constant":  # eq. constant-aggregation (Dr. GRPO): token sum / (N L)
         N, L = m.shape
         loss = (per_token * m).sum() / (distributed.mean_count(m.new_tensor(float(N))) * L)
     else:
@@ -365,7 +366,7 @@ class Sampler(EveryK):
         return rollout(self.policy, self.reference, problems, self.cfg, gen)
 
     def dynamic_batch(self, gen: torch.Generator) -> RolloutBatch:
-        """DAPO's dynamic sampling: roll out ``batch_size`` fresh prompts at a time and keep
+        """Eq. ``dynamic-sampling`` (DAPO): roll out ``batch_size`` fresh prompts at a time and keep
         only the groups whose rewards differ (the others have zero advantage), until
         ``batch_size`` groups are kept or :data:`DYNAMIC_SAMPLING_ROUNDS` rollouts are drawn.
 

@@ -380,7 +380,8 @@ def test_existing_recipes_and_defaults_are_unchanged():
 
 @pytest.mark.unit
 def test_dr_grpo_aggregation_divides_by_a_constant_not_by_each_length():
-    """Dr. GRPO: sum of the masked per-token losses / (responses N x length limit L)."""
+    """Eq. constant-aggregation (Dr. GRPO): sum of the masked per-token losses / (responses N x
+    length limit L)."""
     model, batch = two_response_batch()
     const, _ = grpo_loss(model, batch, GRPOConfig(loss_agg="constant"))
     assert const.item() == pytest.approx((-2 + 4) / (2 * 4), abs=1e-6)  # not (-1 + 1) / 2

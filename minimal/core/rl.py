@@ -100,7 +100,8 @@ def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
 
 
 def soft_overlong_penalty(lengths: torch.Tensor, max_len: int, buffer: int) -> torch.Tensor:
-    """DAPO's soft overlong punishment, a reward term for response lengths |y| (N,) -> (N,).
+    """Eq. ``soft-overlong``: DAPO's soft overlong punishment, a reward term for response
+    lengths |y| (N,) -> (N,).
 
     0 while |y| <= max_len - buffer; (max_len - buffer - |y|) / buffer inside the last
     ``buffer`` tokens of the limit (from 0 down to -1 at |y| = max_len); -1 beyond.
