@@ -89,7 +89,7 @@ class GRPOConfig(TrainConfig):
     ``gpu`` preset: for GRPO on 5-digit addition, 256 prompts x 16 samples per rollout
     batch.  What it delivers on an H100/H200-class GPU (wall time, throughput, memory, the
     metric reached) is not measured yet: ``bash benchmarks/gpu_check.sh`` measures it.
-    ``scratchpad`` preset: chapter 2's written-scratchpad task (3 digits, lr 3e-4, 150
+    ``scratchpad`` preset: chapter 2's written-scratchpad task (3 digits, lr 3e-4, 120
     updates), the base of :mod:`minimal.reasoning_study`; ``gpu-scratchpad``: the same task
     at 5 digits with 256 prompts x 16 samples (not measured yet).
     """
@@ -144,7 +144,7 @@ class GRPOConfig(TrainConfig):
         # chapter 2's written-scratchpad task at the budget of its studies
         # (minimal.reasoning_study): 3-digit sums, responses of 9 to 31 tokens; a lower
         # learning rate than plain addition's, where 1e-3 lowers accuracy from the warm-up
-        "scratchpad": {"task": "scratchpad", "digits": 3, "lr": 3e-4, "steps": 150,
+        "scratchpad": {"task": "scratchpad", "digits": 3, "lr": 3e-4, "steps": 120,
                        "eval_size": 400},
         # the same task on a GPU: 5-digit sums (responses up to 39 tokens), the 4-layer
         # warm-up of the SFT gpu preset, 256 prompts x 16 samples; not measured yet

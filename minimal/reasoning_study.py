@@ -78,8 +78,9 @@ class StudyConfig(Config):
     eval_size: int = param(400, "held-out problems of each pass@1 evaluation", gt=0)
     report_size: int = param(100, "held-out problems of the final decoding report", gt=0)
     report_samples: int = param(16, "samples per problem for pass@k (k up to this)", ge=2)
-    target: float = param(0.7, "held-out pass@1 that the curriculum study counts the cost to "
-                          "reach (cost_to_reach)", ge=0, le=1)
+    target_gain: float = param(0.03, "gain in held-out pass@1 over the seed's warm-up that the "
+                               "curriculum study counts the cost to reach (cost_to_reach)",
+                               ge=0, le=1)
     workers: int = param(1, "processes that run the jobs (one thread each)", gt=0, le=64)
     out: str = param("artifacts/reasoning_study.json", "the results file (JSON) to write")
     progress: bool = param(False, "show a progress bar over the jobs")
@@ -285,14 +286,15 @@ def final_accuracy(results: dict) -> dict[str, list[float]]:
     return out
 
 
-def cost_to_reach(results: dict, target: float | None = None) -> dict[str, list[tuple[float, float]]]:
+def cost_to_reach(results: dict, gain: float | None = None) -> dict[str, list[tuple[float, float]]]:
     """Curriculum study: per strategy and seed, (generated responses, rollout batches) drawn
-    before held-out pass@1 first reaches ``target`` (the config's ``target`` unless given);
-    ``inf`` when it never does."""
-    target = results["config"]["target"] if target is None else target
+    before held-out pass@1 first reaches the seed's warm-up plus ``gain`` (the config's
+    ``target_gain`` unless given); ``inf`` when it never does."""
+    gain = results["config"]["target_gain"] if gain is None else gain
     out: dict[str, list[tuple[float, float]]] = {}
     for run in sorted(results["runs"], key=lambda r: r["seed"]):
-        hit = [i for i, a in enumerate(run["eval_accuracy"]) if a >= target]
+        target = run["eval_accuracy"][0] + gain
+        hit = [i for i, a in enumerate(run["eval_accuracy"]) if a >= target - 1e-9]
         cost = ((float(run["samples_at_eval"][hit[0]]), float(run["rollouts_at_eval"][hit[0]]))
                 if hit else (math.inf, math.inf))
         out.setdefault(run["strategy"], []).append(cost)

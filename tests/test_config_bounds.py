@@ -70,7 +70,7 @@ REJECT: dict[str, list] = {
     "group_size": [1], "K": [1], "n_arms": [1], "n_latents": [1], "candidates": [1],
     "horizon": [1], "seq_len": [1], "block_size": [1], "rollout_size": [1], "n_offline": [1],
     "n_states": [1], "n_attributes": [1], "response_len": [2], "digits": [0, 7],
-    "report_samples": [1], "target": PROBABILITY,
+    "report_samples": [1], "target_gain": PROBABILITY,
     "grid_size": [2], "dim": [4], "n_steps_data": [99], "n_actions": [3],
     "d_noise": [-1], "d_signal": [0],
 }

@@ -111,14 +111,9 @@ MACHINE_DEPENDENT = {
                          "after the same runs (tests/test_reasoning_grpo.py::"
                          "test_rl_gain_shrinks_from_sampling_to_greedy_and_vanishes_at_large_k)",
     },
-    "02_rl_reasoning/prompt_curriculum.ipynb": {
-        "6b88c2bc": "three GRPO runs with different prompt samplers "
-                    "(tests/test_reasoning_curriculum.py)",
-        "2812a2dc": "the samples each run needed to reach an accuracy",
-        "09e65521": "how well PCL's value model tracks success after that run",
-    },
     "02_rl_reasoning/tricks_ablation.ipynb": {
-        "71cb77e4": "the GRPO recipe ablation over three seeds (tests/test_reasoning_grpo.py)",
+        "warmup-spread": "the scratchpad SFT warm-up's success, truncation and length per level "
+                         "(tests/test_reasoning_scratchpad.py)",
     },
     "03_irl_alignment/rlhf_ppo.ipynb": {
         "0e0a4cc5": "the over-optimization fit to an RLHF-PPO run: its third digit "
