@@ -195,11 +195,13 @@ def _jsonable(x):
 
 
 def _commit() -> tuple[str, bool]:
-    """The commit the study runs at, and whether tracked files differ from it."""
+    """The commit the study runs at, and whether the code (tracked files under ``minimal/``)
+    differs from it."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "minimal"],
                                cwd=REPO, capture_output=True, text=True, check=True).stdout
         return sha, bool(dirty.strip())
     except (OSError, subprocess.CalledProcessError):
