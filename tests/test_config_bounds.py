@@ -76,7 +76,8 @@ REJECT: dict[str, list] = {
 }
 COUNTS = ["D", "batch_size", "ckpt_every", "epochs", "eval_batches", "eval_episodes",
           "eval_every", "eval_size", "hidden", "log_every", "n_choices", "n_embd", "n_episodes",
-          "n_eval", "n_eval_pairs", "n_features", "n_seeds", "report_size", "workers", "n_head", "n_hidden", "n_layer", "n_mdps",
+          "n_eval", "n_eval_pairs", "n_features", "n_head", "n_hidden", "n_layer", "n_mdps",
+          "n_seeds", "report_size", "workers",
           "n_pairs", "n_test", "n_train", "num_envs", "num_steps", "pool_size", "ppo_epochs",
           "rm_pairs", "rm_steps", "segment_length", "sft_steps", "steps", "updates_per_batch",
           "value_hidden", "value_steps", "vi_sweeps"]

@@ -301,7 +301,7 @@ def test_python_dash_m_minimal_lists_the_trainers(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     listed = [line.strip() for line in proc.stdout.splitlines()[2:]]
-    assert listed == command_line_modules() and len(listed) == 19
+    assert listed == command_line_modules() and len(listed) == 20
     from minimal.__main__ import list_trainers
 
     assert list_trainers(["char_lm"]) == 2
