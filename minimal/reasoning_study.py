@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
+from minimal import asset_path
 from minimal.core.config import Config, RunError, param, run_cli
 from minimal.grpo import RECIPES, GRPOConfig, decoding_report, task_world, train_grpo
 from minimal.prompt_curriculum import PCLConfig, train_pcl, value_calibration
@@ -279,8 +280,12 @@ def run_study(cfg: StudyConfig) -> dict:
 
 # ------------------------------------------------------------------ reading a results file
 def load_results(path: str | Path) -> dict:
-    """A results file written by :func:`run_study` (a path relative to the repository)."""
-    path = Path(path) if os.path.isabs(str(path)) else REPO / path
+    """A results file written by :func:`run_study`: an absolute path, or one relative to the
+    repository (``assets/...`` is found in an installed package too, as ``minimal/assets``)."""
+    path = Path(path)
+    if not path.is_absolute():
+        shipped = path.parts[:1] == ("assets",)
+        path = asset_path(str(Path(*path.parts[1:]))) if shipped else REPO / path
     return json.loads(path.read_text(encoding="utf-8"))
 
 
