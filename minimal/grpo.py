@@ -142,7 +142,7 @@ class GRPOConfig(TrainConfig):
                 "steps": 1000, "batch_size": 256, "group_size": 16, "eval_size": 4000,
                 "ckpt_dir": "checkpoints/grpo", "ckpt_every": 100, "progress": True},
         # chapter 2's written-scratchpad task at the budget of its studies
-        # (minimal.reasoning_study): 3-digit sums, responses of 9 to 31 tokens; a lower
+        # (minimal.reasoning_study): 3-digit sums, responses of 9 to 25 tokens; a lower
         # learning rate than plain addition's, where 1e-3 lowers accuracy from the warm-up
         "scratchpad": {"task": "scratchpad", "digits": 3, "lr": 3e-4, "steps": 120,
                        "eval_size": 400},

@@ -21,6 +21,12 @@ changes.  ::
     python -m minimal.prompt_curriculum                        # PCL, ~20 s
     python -m minimal.prompt_curriculum --set strategy=uniform
     python -m minimal.prompt_curriculum --preset gpu
+    python -m minimal.prompt_curriculum --preset scratchpad    # the task chapter 2 compares on
+
+The pool, the value model's one-hot input and the calibration check follow ``task`` (plain
+addition or the written scratchpad of :mod:`minimal.worlds.scratchpad`); the comparison of
+the three strategies over seeds is the ``curriculum`` preset of
+:mod:`minimal.reasoning_study`.
 """
 
 from __future__ import annotations
