@@ -187,7 +187,9 @@ def _strategy_job(cfg: StudyConfig, seed: int, name: str, start) -> dict:
            "rollouts_at_eval": [-(-s // pcfg.updates_per_batch) for s in run.eval_steps],
            "trace": _trace(run.history), "report": _report(run.policy, cfg, pcfg)}
     if name == "pcl":
-        v, measured = value_calibration(res, run.policy, pcfg)
+        # the presets' report_size 200 and report_samples 16 are value_calibration's defaults
+        v, measured = value_calibration(res, run.policy, pcfg, n_prompts=cfg.report_size,
+                                        n_samples=cfg.report_samples)
         out["calibration"] = {"value": v.tolist(), "measured": measured.tolist()}
     return out
 
