@@ -180,14 +180,6 @@ def train_pcl(cfg: PCLConfig, start: GPT | None = None) -> PCLResult:
     return PCLResult(res, made[0].samples_at_eval, made[0].value)
 
 
-def samples_to_reach(result: PCLResult, target: float) -> float:
-    """Generated responses before held-out accuracy first reaches ``target`` (inf if never)."""
-    for n, acc in zip(result.samples_at_eval, result.grpo.eval_accuracy):
-        if acc >= target:
-            return float(n)
-    return float("inf")
-
-
 @torch.no_grad()
 def value_calibration(result: PCLResult, policy: GPT, cfg: PCLConfig, n_prompts: int = 200,
                       n_samples: int = 16, seed: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
